@@ -1,0 +1,34 @@
+"""Who is calling: a user acting under an assignment, a system client, or the adapter itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The identity a request acts as (DESIGN.md, "Security")."""
+
+    kind: str  # "user", "client", "anonymous" (sandbox only) or "adapter"
+    hsa_id: str | None = None  # the user's HSA-id
+    practitioner_id: str | None = None
+    unit_hsa_id: str | None = None  # the assignment's unit, when the token names one
+    roles: frozenset[str] = field(default_factory=frozenset)  # role codes (at the unit, if named)
+    client_name: str | None = None
+    organization_hsa_id: str | None = None  # a system client's organisation
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.kind == "adapter"
+
+    def describe(self) -> str:
+        """A log-safe description (HSA-ids are staff and unit ids, not patient data)."""
+        if self.kind == "user":
+            return f"user {self.hsa_id}" + (f" at {self.unit_hsa_id}" if self.unit_hsa_id else "")
+        if self.kind == "client":
+            return f"client {self.client_name} of {self.organization_hsa_id}"
+        return self.kind
+
+
+ADAPTER = Caller(kind="adapter")
+ANONYMOUS_SANDBOX = Caller(kind="anonymous", roles=frozenset({"forvaltning"}))

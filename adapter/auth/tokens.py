@@ -1,0 +1,47 @@
+"""The sandbox token issuer: HS256 JWTs signed with a key kept in the database.
+
+Only in sandbox mode are these tokens accepted; the security issue adds SMART Backend
+Services and external OpenID Connect issuers beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import jwt
+
+from adapter.errors import Unauthenticated
+
+SANDBOX_ISSUER = "urn:mc-adapter:sandbox"
+AUDIENCE = "mc-adapter"
+ALGORITHM = "HS256"
+
+
+def issue_user_token(*, key: str, hsa_id: str, unit: str | None, now: datetime, lifetime: timedelta) -> str:
+    """A token for a user acting under an assignment at `unit` (or all their assignments)."""
+    claims = {"iss": SANDBOX_ISSUER, "aud": AUDIENCE, "sub": hsa_id, "kind": "user", "iat": now, "exp": now + lifetime}
+    if unit:
+        claims["unit"] = unit
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def issue_client_token(*, key: str, client: str, organization: str, now: datetime, lifetime: timedelta) -> str:
+    """A token for a system client bound to one organisation."""
+    claims = {
+        "iss": SANDBOX_ISSUER, "aud": AUDIENCE, "sub": client, "kind": "client", "org": organization,
+        "iat": now, "exp": now + lifetime,
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def verify(token: str, *, key: str) -> dict:
+    """The verified claims of a sandbox token, or 401."""
+    try:
+        return jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=SANDBOX_ISSUER,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated.simple("the token has expired") from None
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated.simple(f"the token is not valid: {type(exc).__name__}") from None

@@ -1,0 +1,172 @@
+"""The `mc-adapter` command: serve, db, directory, token."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from importlib import resources as importlib_resources
+
+import click
+
+from adapter.config import Config
+from adapter.db import make_engine, utcnow
+
+
+def _config(**overrides) -> Config:
+    return Config.from_env().with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _prepare_database(config: Config) -> None:
+    """SQLite is migrated on start (zero set-up); PostgreSQL must be upgraded explicitly."""
+    from adapter import migrate
+
+    engine = make_engine(config.database_url)
+    try:
+        if config.is_sqlite:
+            migrate.upgrade(engine)
+        elif migrate.current_revision(engine) != migrate.head_revision():
+            raise click.ClickException("the database schema is not at the newest revision: run `mc-adapter db upgrade`")
+    finally:
+        engine.dispose()
+
+
+def _app_state(config: Config):
+    from adapter.app import create_app
+
+    return create_app(config).extensions["mc"]
+
+
+def sandbox_directory_path() -> str:
+    """The synthetic directory shipped in the package."""
+    return str(importlib_resources.files("adapter.directory") / "sandbox_directory.json")
+
+
+def _load_sandbox(config: Config) -> None:
+    from adapter.directory.loader import adapter_context, load_directory
+    from adapter.secrets import get_setting, set_setting
+
+    app_state = _app_state(config)
+    with app_state.sessions.begin() as session:
+        loaded = get_setting(session, key="sandbox_directory_loaded")
+        set_setting(session, key="sandbox", value="true")
+    if loaded:
+        return
+    report = load_directory(path=sandbox_directory_path(), make_context=lambda: adapter_context(app_state))
+    if report.failed:
+        raise click.ClickException("the sandbox directory did not load: " + "; ".join(report.failed[:5]))
+    with app_state.sessions.begin() as session:
+        set_setting(session, key="sandbox_directory_loaded", value=utcnow().isoformat())
+    click.echo(f"sandbox directory loaded: {report.created} resources", err=True)
+
+
+@click.group()
+def main() -> None:
+    """mc-adapter: FHIR R4 integration adapter for Meddelandecenter."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="gunicorn worker processes (default: MC_WORKERS or 2)")
+@click.option("--sandbox", is_flag=True, help="Load the synthetic directory on first start and issue sandbox tokens.")
+def serve(host: str, port: int, workers: int | None, sandbox: bool) -> None:
+    """Serve the adapter with gunicorn."""
+    from adapter.server import AdapterServer
+
+    config = _config(sandbox=True if sandbox else None, workers=workers)
+    _prepare_database(config)
+    if config.sandbox:
+        _load_sandbox(config)
+    click.echo(f"mc-adapter on http://{host}:{port}/fhir (database {config.database_url.split('://')[0]}"
+               f"{', sandbox' if config.sandbox else ''})", err=True)
+    AdapterServer(config, host=host, port=port, workers=config.workers).run()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations up to the newest."""
+    from adapter import migrate
+
+    engine = make_engine(_config().database_url)
+    migrate.upgrade(engine)
+    click.echo(f"schema at {migrate.current_revision(engine)}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrated schema differ."""
+    from adapter import migrate
+
+    differences = migrate.drift(make_engine(_config().database_url))
+    if differences:
+        raise click.ClickException(f"models and migrations differ: {differences}")
+    click.echo("models and migrations agree")
+
+
+@main.group()
+def directory() -> None:
+    """The directory of units, users and inboxes."""
+
+
+@directory.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+def directory_load(path: str, batch_size: int) -> None:
+    """Load a directory Bundle (transaction or batch) idempotently, in batches."""
+    from adapter.directory.loader import adapter_context, load_directory
+
+    config = _config()
+    _prepare_database(config)
+    app_state = _app_state(config)
+    with click.progressbar(length=_count_entries(path), label="loading", file=sys.stderr) as bar:
+        report = load_directory(path=path, make_context=lambda: adapter_context(app_state),
+                                batch_size=batch_size, progress=bar.update)
+    click.echo(json.dumps({"created": report.created, "updated": report.updated,
+                           "unchanged": report.unchanged, "failed": len(report.failed)}))
+    for failure in report.failed[:20]:
+        click.echo(f"failed: {failure}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+def _count_entries(path: str) -> int:
+    import ijson
+
+    with open(path, "rb") as handle:
+        return sum(1 for _ in ijson.items(handle, "entry.item.fullUrl")) or 1
+
+
+@main.command()
+@click.option("--as", "hsa_id", help="The user's HSA-id.")
+@click.option("--unit", help="The unit HSA-id of the assignment the user acts under.")
+@click.option("--client", help="A system client's name.")
+@click.option("--org", help="The client's organisation HSA-id.")
+@click.option("--hours", default=8, show_default=True, type=click.IntRange(1, 24 * 30))
+def token(hsa_id: str | None, unit: str | None, client: str | None, org: str | None, hours: int) -> None:
+    """Issue a sandbox token (sandbox databases only); prints only the token."""
+    from adapter.auth import tokens
+    from adapter.secrets import get_or_create_secret, get_setting
+
+    if bool(hsa_id) == bool(client):
+        raise click.UsageError("give either --as <HSA-id> or --client <name> --org <HSA-id>")
+    if client and not org:
+        raise click.UsageError("--client needs --org")
+    config = _config()
+    _prepare_database(config)
+    app_state = _app_state(config)
+    with app_state.sessions.begin() as session:
+        if not (config.sandbox or get_setting(session, key="sandbox") == "true"):
+            raise click.ClickException("sandbox tokens exist only in sandbox mode (serve --sandbox)")
+        key = get_or_create_secret(session, name="sandbox_token_key")
+    lifetime = timedelta(hours=hours)
+    if hsa_id:
+        text = tokens.issue_user_token(key=key, hsa_id=hsa_id, unit=unit, now=utcnow(), lifetime=lifetime)
+    else:
+        text = tokens.issue_client_token(key=key, client=client, organization=org, now=utcnow(), lifetime=lifetime)
+    click.echo(text)

@@ -1,0 +1,80 @@
+"""Directory queries other domains use: users by HSA-id, their assignments, units, inboxes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from adapter.fhir import store
+from adapter.fhir.models import ReferenceIndex
+from adapter.identifiers import HSA_ID, INBOX_ID
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    """One active assignment of a user."""
+
+    role_id: str
+    role: str
+    organization_id: str | None
+
+
+def practitioner_id_by_hsa(session, *, hsa_id: str) -> str | None:
+    """The Practitioner (personal inbox) with this HSA-id (MC-R12: one per user)."""
+    return store.owners_of_identifier(session, resource_type="Practitioner", system=HSA_ID, value=hsa_id)
+
+
+def organization_id_by_hsa(session, *, hsa_id: str) -> str | None:
+    """The Organization with this HSA-id."""
+    return store.owners_of_identifier(session, resource_type="Organization", system=HSA_ID, value=hsa_id)
+
+
+def inbox_id_by_identifier(session, *, identifier: str) -> str | None:
+    """The HealthcareService with this inbox identifier."""
+    return store.owners_of_identifier(session, resource_type="HealthcareService", system=INBOX_ID, value=identifier)
+
+
+def referring_ids(session, *, resource_type: str, param: str, target_type: str, target_id: str) -> list[str]:
+    """Ids of `resource_type` whose `param` refers to the target (index lookup)."""
+    return list(
+        session.execute(
+            select(ReferenceIndex.resource_id).where(
+                ReferenceIndex.resource_type == resource_type,
+                ReferenceIndex.param == param,
+                ReferenceIndex.target_id == target_id,
+                ReferenceIndex.target_type == target_type,
+            )
+        ).scalars()
+    )
+
+
+def _role_code(role: dict) -> str | None:
+    for concept in role.get("code", []):
+        for coding in concept.get("coding", []):
+            if coding.get("system", "").endswith("/CodeSystem/role"):
+                return coding.get("code")
+    return None
+
+
+def active_roles_of(session, *, practitioner_id: str, unit_hsa_id: str | None = None) -> list[RoleInfo]:
+    """The user's active assignments, optionally only those at one unit."""
+    role_ids = referring_ids(session, resource_type="PractitionerRole", param="practitioner",
+                             target_type="Practitioner", target_id=practitioner_id)
+    unit_id = organization_id_by_hsa(session, hsa_id=unit_hsa_id) if unit_hsa_id else None
+    if unit_hsa_id and unit_id is None:
+        return []
+    roles = []
+    for stored in store.load_many(session, resource_type="PractitionerRole", ids=role_ids).values():
+        role = json.loads(stored.content)
+        if role.get("active") is False:
+            continue
+        org_ref = role.get("organization", {}).get("reference", "")
+        org_id = org_ref.split("/", 1)[1] if org_ref.startswith("Organization/") else None
+        if unit_id and org_id != unit_id:
+            continue
+        code = _role_code(role)
+        if code:
+            roles.append(RoleInfo(stored.id, code, org_id))
+    return roles

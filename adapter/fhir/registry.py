@@ -1,0 +1,79 @@
+"""What the FHIR base serves: resource types, their search parameters, hooks and operations.
+
+Domains register themselves into one `Registry` in the composition root; the
+CapabilityStatement is generated from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+# Every type supports these; they are served by the base itself.
+COMMON_SEARCH_PARAMS = ("_id", "_lastUpdated")
+RESULT_PARAMS = ("_count", "_sort", "_include", "_cursor", "_format", "_total")
+SORT_KEYS = ("_lastUpdated", "-_lastUpdated", "_id", "-_id")
+INTERACTIONS = ("read", "vread", "update", "create", "search-type", "history-instance")
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """A search parameter evaluated from simple element paths at write time."""
+
+    name: str
+    type: str  # "token" or "reference"
+    paths: tuple[str, ...]
+    description: str
+    targets: tuple[str, ...] = ()
+    definition: str | None = None  # canonical URL of the SearchParameter
+
+
+@dataclass
+class ResourceDefinition:
+    """One resource type served under `/fhir/<name>`."""
+
+    name: str
+    search_params: dict[str, SearchParam] = field(default_factory=dict)
+    # (ctx, resource, previous content or None) -> None; raise UnprocessableResource to refuse.
+    profile: Callable | None = None
+    # (ctx, stored content, previous content or None) -> None; side effects in the same transaction.
+    after_write: Callable | None = None
+    # Identifier systems whose values name exactly one resource of this type.
+    unique_identifier_systems: tuple[str, ...] = ()
+    profile_url: str | None = None
+
+    @property
+    def includes(self) -> tuple[str, ...]:
+        """`_include` values: every reference search parameter."""
+        return tuple(f"{self.name}:{p.name}" for p in self.search_params.values() if p.type == "reference")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An instance-level operation, `POST /fhir/<type>/<id>/$<name>`."""
+
+    resource_type: str
+    name: str
+    handler: Callable  # (ctx, resource_id, parameters dict) -> (status, body dict)
+    description: str
+    definition: str | None = None
+
+
+class Registry:
+    """Resource types and operations the adapter serves."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, ResourceDefinition] = {}
+        self.operations: dict[tuple[str, str], Operation] = {}
+
+    def add_resource(self, definition: ResourceDefinition) -> None:
+        """Serve a resource type."""
+        self.resources[definition.name] = definition
+
+    def add_operation(self, operation: Operation) -> None:
+        """Serve an instance operation."""
+        self.operations[(operation.resource_type, operation.name)] = operation
+
+    def resource(self, name: str) -> ResourceDefinition | None:
+        """The definition of a served type, or None."""
+        return self.resources.get(name)

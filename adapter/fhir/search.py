@@ -1,0 +1,343 @@
+"""Search: parameters parsed and checked, then answered from the index tables.
+
+Every filter is an indexed lookup (`search_token`, `search_reference`, or the resource table's
+(type, last_updated, id) index); pages are keyset-paged with a signed cursor, so a deep page
+costs what the first one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+
+from adapter.db import as_utc
+from adapter.errors import Issue, MalformedRequest
+from adapter.fhir import store
+from adapter.fhir.models import ReferenceIndex, ResourceRow, TokenIndex
+from adapter.fhir.registry import COMMON_SEARCH_PARAMS, RESULT_PARAMS, SORT_KEYS, ResourceDefinition, SearchParam
+from adapter.fhir.store import Stored
+from adapter.fhir.validation import parse_reference
+from adapter.identifiers import InvalidIdentifier, normalise
+
+MAX_VALUE_LENGTH = 255
+MAX_VALUES_PER_PARAM = 50
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_DATE_PATTERN = re.compile(
+    r"^(?P<prefix>eq|gt|lt|ge|le)?(?P<value>\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?)$"
+)
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+@dataclass
+class SearchRequest:
+    """A parsed search: the filters, the page wanted, and what was ignored."""
+
+    definition: ResourceDefinition
+    conditions: list = field(default_factory=list)
+    count: int = 50
+    sort: str = "_lastUpdated"
+    includes: list[SearchParam] = field(default_factory=list)
+    after: list | None = None  # keyset position from the cursor
+    honoured: list[tuple[str, str]] = field(default_factory=list)  # for the self/next links
+    ignored: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SearchPage:
+    """One page of results."""
+
+    matches: list[Stored]
+    included: list[Stored]
+    next_cursor: str | None
+
+
+class CursorCodec:
+    """Opaque, signed keyset cursors: a client cannot forge a position."""
+
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def encode(self, payload: dict) -> str:
+        """Sign and encode a cursor payload."""
+        body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+        return f"{body}.{self._signature(body)}"
+
+    def decode(self, cursor: str) -> dict:
+        """Verify and decode; a tampered or foreign cursor is a 400."""
+        body, _, signature = cursor.partition(".")
+        if not body or not hmac.compare_digest(signature, self._signature(body)):
+            raise MalformedRequest.simple("the paging cursor is invalid or was altered", expression="_cursor")
+        try:
+            return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            raise MalformedRequest.simple("the paging cursor is invalid", expression="_cursor") from None
+
+    def _signature(self, body: str) -> str:
+        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def _bad(message: str, name: str) -> MalformedRequest:
+    return MalformedRequest(Issue(code="invalid", diagnostics=message, expression=name))
+
+
+def _split_values(name: str, raw: str) -> list[str]:
+    values = [v for v in raw.split(",")]
+    if len(values) > MAX_VALUES_PER_PARAM:
+        raise _bad(f"at most {MAX_VALUES_PER_PARAM} values per parameter", name)
+    for value in values:
+        if not value or len(value) > MAX_VALUE_LENGTH:
+            raise _bad(f"each value of {name} must have 1 to {MAX_VALUE_LENGTH} characters", name)
+    return values
+
+
+def _token_condition(definition: ResourceDefinition, param: SearchParam, raw: str):
+    alternatives = []
+    for value in _split_values(param.name, raw):
+        system, sep, code = value.partition("|")
+        if not sep:
+            system, code = None, value
+        if system:
+            try:
+                system, normalised = normalise(system, code or None)
+                code = normalised if code else code
+            except InvalidIdentifier:
+                pass  # a malformed identifier simply matches nothing
+        clause = [TokenIndex.system == (system or "")] if system is not None else []
+        if code:
+            clause.append(TokenIndex.value == code)
+        if not clause:
+            raise _bad(f"'{value}' names neither a system nor a code", param.name)
+        alternatives.append(and_(*clause))
+    return ResourceRow.id.in_(
+        select(TokenIndex.resource_id).where(
+            TokenIndex.resource_type == definition.name, TokenIndex.param == param.name, or_(*alternatives)
+        )
+    )
+
+
+def _reference_condition(definition: ResourceDefinition, param: SearchParam, raw: str, base_url: str):
+    alternatives = []
+    for value in _split_values(param.name, raw):
+        parsed = parse_reference(value)
+        if parsed is not None:
+            ref_base, target_type, target_id = parsed
+            if ref_base is not None and ref_base.rstrip("/") != base_url:
+                raise _bad(f"'{value}' refers to another server", param.name)
+            if param.targets and target_type not in param.targets:
+                raise _bad(f"{param.name} refers to {', '.join(param.targets)}, not {target_type}", param.name)
+            alternatives.append(and_(ReferenceIndex.target_type == target_type, ReferenceIndex.target_id == target_id))
+        elif _ID_PATTERN.match(value):
+            alternatives.append(ReferenceIndex.target_id == value)
+        else:
+            raise _bad(f"'{value}' is neither a reference nor an id", param.name)
+    return ResourceRow.id.in_(
+        select(ReferenceIndex.resource_id).where(
+            ReferenceIndex.resource_type == definition.name, ReferenceIndex.param == param.name, or_(*alternatives)
+        )
+    )
+
+
+def _date_range(name: str, raw: str) -> tuple[str, datetime, datetime]:
+    """(prefix, start, end) of a date search value in UTC; end is exclusive."""
+    match = _DATE_PATTERN.match(raw)
+    if not match:
+        raise _bad(f"'{raw}' is not a date search value (e.g. ge2026-01-31 or lt2026-01-31T12:00:00Z)", name)
+    prefix, text = match["prefix"] or "eq", match["value"]
+    try:
+        if "T" in text:
+            start = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=STOCKHOLM)
+            precision = timedelta(seconds=1) if text.count(":") >= 2 else timedelta(minutes=1)
+            end = start + precision
+        else:
+            parts = [int(p) for p in text.split("-")]
+            year, month, day = (parts + [1, 1])[:3]
+            start = datetime.combine(datetime(year, month, day).date(), time(), STOCKHOLM)
+            if len(parts) == 3:
+                end = start + timedelta(days=1)
+            elif len(parts) == 2:
+                end = start.replace(year=year + month // 12, month=month % 12 + 1)
+            else:
+                end = start.replace(year=year + 1)
+    except ValueError:
+        raise _bad(f"'{raw}' is not a valid date", name) from None
+    return prefix, start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+def _last_updated_condition(raw: str):
+    prefix, start, end = _date_range("_lastUpdated", raw)
+    column = ResourceRow.last_updated
+    return {
+        "eq": and_(column >= start, column < end),
+        "gt": column >= end,
+        "ge": column >= start,
+        "lt": column < start,
+        "le": column < end,
+    }[prefix]
+
+
+def parse_search(
+    definition: ResourceDefinition,
+    params: list[tuple[str, str]],
+    *,
+    strict: bool,
+    base_url: str,
+    default_count: int,
+    max_count: int,
+    cursors: CursorCodec | None,
+) -> SearchRequest:
+    """Check every parameter and turn it into a condition; unknown ones: 400 if strict, else ignored."""
+    request = SearchRequest(definition=definition, count=default_count)
+    for name, raw in params:
+        base_name, _, modifier = name.partition(":")
+        if base_name in RESULT_PARAMS or base_name in COMMON_SEARCH_PARAMS or base_name in definition.search_params:
+            if modifier and base_name != "_include":
+                raise _bad(f"the modifier ':{modifier}' is not supported on {base_name}", name)
+        else:
+            if strict:
+                raise MalformedRequest(
+                    Issue(code="not-supported", diagnostics=f"unknown search parameter '{name}'", expression=name)
+                )
+            request.ignored.append(name)
+            continue
+        _apply(request, base_name, raw, strict=strict, base_url=base_url, max_count=max_count, cursors=cursors)
+        if base_name != "_cursor":
+            request.honoured.append((name, raw))
+    return request
+
+
+def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_url: str, max_count: int, cursors) -> None:
+    definition = request.definition
+    if name == "_id":
+        ids = _split_values(name, raw)
+        if not all(_ID_PATTERN.match(i) for i in ids):
+            raise _bad("an id has 1 to 64 letters, digits, '-' or '.'", name)
+        request.conditions.append(ResourceRow.id.in_(ids))
+    elif name == "_lastUpdated":
+        request.conditions.append(_last_updated_condition(raw))
+    elif name == "_count":
+        if not raw.isdigit():
+            raise _bad("_count must be a non-negative whole number", name)
+        request.count = min(int(raw), max_count)
+    elif name == "_sort":
+        if raw not in SORT_KEYS:
+            raise _bad(f"_sort supports {', '.join(SORT_KEYS)}", name)
+        request.sort = raw
+    elif name == "_include":
+        request.includes.append(_include_param(definition, raw))
+    elif name == "_cursor":
+        if cursors is None:
+            raise _bad("paging cursors are not available here", name)
+        payload = cursors.decode(raw)
+        if payload.get("t") != definition.name or not isinstance(payload.get("k"), list):
+            raise _bad("the paging cursor belongs to another search", name)
+        request.after = payload["k"]
+        request.sort = payload.get("s", request.sort)
+    elif name == "_format":
+        if raw not in ("json", "application/json", "application/fhir+json"):
+            raise MalformedRequest(Issue(code="not-supported", diagnostics="only JSON is served", expression=name))
+    elif name == "_total":
+        if raw not in ("none", "estimate", "accurate"):
+            raise _bad("_total is none, estimate or accurate", name)
+    else:
+        param = definition.search_params[name]
+        if param.type == "token":
+            request.conditions.append(_token_condition(definition, param, raw))
+        else:
+            request.conditions.append(_reference_condition(definition, param, raw, base_url))
+
+
+def _include_param(definition: ResourceDefinition, raw: str) -> SearchParam:
+    source, _, rest = raw.partition(":")
+    param_name, _, target = rest.partition(":")
+    param = definition.search_params.get(param_name)
+    if source != definition.name or param is None or param.type != "reference":
+        allowed = ", ".join(definition.includes) or "none"
+        raise _bad(f"_include '{raw}' is not supported (supported: {allowed})", "_include")
+    if target and param.targets and target not in param.targets:
+        raise _bad(f"_include '{raw}' names a target type the parameter cannot refer to", "_include")
+    return param
+
+
+def _order_and_position(request: SearchRequest):
+    descending = request.sort.startswith("-")
+    by_time = request.sort.lstrip("-") == "_lastUpdated"
+    columns = (ResourceRow.last_updated, ResourceRow.id) if by_time else (ResourceRow.id,)
+    order = [c.desc() if descending else c.asc() for c in columns]
+    position = None
+    if request.after is not None:
+        try:
+            if by_time:
+                when = datetime.fromisoformat(request.after[0])
+                key_id = request.after[1]
+                later = (ResourceRow.last_updated < when) if descending else (ResourceRow.last_updated > when)
+                same = and_(ResourceRow.last_updated == when, (ResourceRow.id < key_id) if descending else (ResourceRow.id > key_id))
+                position = or_(later, same)
+            else:
+                key_id = request.after[0]
+                position = (ResourceRow.id < key_id) if descending else (ResourceRow.id > key_id)
+        except (ValueError, IndexError, TypeError):
+            raise _bad("the paging cursor is invalid", "_cursor") from None
+    return order, position, by_time
+
+
+def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> SearchPage:
+    """Fetch one page (and its includes) for a parsed search."""
+    definition = request.definition
+    if request.count == 0:
+        return SearchPage([], [], None)
+    order, position, by_time = _order_and_position(request)
+    conditions = [ResourceRow.resource_type == definition.name, *request.conditions]
+    if position is not None:
+        conditions.append(position)
+    rows = ctx.session.execute(
+        select(ResourceRow).where(*conditions).order_by(*order).limit(request.count + 1)
+    ).scalars().all()
+    matches = [Stored.of(r) for r in rows[: request.count]]
+    next_cursor = None
+    if len(rows) > request.count and cursors is not None:
+        last = matches[-1]
+        key = [as_utc(last.last_updated).isoformat(), last.id] if by_time else [last.id]
+        next_cursor = cursors.encode({"t": definition.name, "s": request.sort, "k": key})
+    included = _load_includes(ctx, definition, request.includes, [m.id for m in matches])
+    return SearchPage(matches, included, next_cursor)
+
+
+def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchParam], ids: list[str]) -> list[Stored]:
+    if not includes or not ids:
+        return []
+    targets = ctx.session.execute(
+        select(ReferenceIndex.target_type, ReferenceIndex.target_id).where(
+            ReferenceIndex.resource_type == definition.name,
+            ReferenceIndex.resource_id.in_(ids),
+            ReferenceIndex.param.in_([p.name for p in includes]),
+        )
+    ).all()
+    by_type: dict[str, set[str]] = {}
+    for target_type, target_id in targets:
+        by_type.setdefault(target_type, set()).add(target_id)
+    included: list[Stored] = []
+    for target_type, target_ids in sorted(by_type.items()):
+        found = store.load_many(ctx.session, resource_type=target_type, ids=sorted(target_ids))
+        included.extend(found[i] for i in sorted(found))
+    return included
+
+
+def search_ids(ctx, *, definition: ResourceDefinition, params: list[tuple[str, str]], limit: int) -> list[str]:
+    """Ids matching strict criteria (conditional create and update)."""
+    request = parse_search(
+        definition, params, strict=True, base_url=ctx.config.fhir_base_url,
+        default_count=limit, max_count=limit, cursors=None,
+    )
+    conditions = [ResourceRow.resource_type == definition.name, *request.conditions]
+    return list(ctx.session.execute(select(ResourceRow.id).where(*conditions).limit(limit)).scalars())

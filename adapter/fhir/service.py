@@ -1,0 +1,173 @@
+"""Create, update, read and history of resources: the FHIR base's service functions.
+
+Each takes a `Context` and keyword arguments; none commits.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import parse_qsl
+
+from adapter.errors import MalformedRequest, NotFound, NotSupported, PreconditionFailed
+from adapter.fhir import store
+from adapter.fhir.references import normalise_identifiers, resolve_references
+from adapter.fhir.registry import ResourceDefinition
+from adapter.fhir.search import search_ids
+from adapter.fhir.store import Stored
+
+
+def definition_for(ctx, resource_type: str) -> ResourceDefinition:
+    """The served definition of `resource_type`, or 404."""
+    definition = ctx.registry.resource(resource_type)
+    if definition is None:
+        raise NotFound.simple(f"resource type '{resource_type}' is not served here", code="not-supported")
+    return definition
+
+
+def new_id() -> str:
+    """A server-assigned logical id."""
+    return str(uuid.uuid4())
+
+
+def prepare(ctx, *, resource: dict, expected_type: str | None, previous: Stored | None, pending: set[str] = frozenset()) -> ResourceDefinition:
+    """Validate once and normalise `resource` in place; return its definition.
+
+    Structure (fhir.resources), identifiers and references, base-spec rules, then our profile.
+    """
+    resource_type = ctx.validator.check_resource_type(resource, expected_type)
+    definition = ctx.registry.resource(resource_type)
+    if definition is None:
+        raise MalformedRequest.simple(f"resource type '{resource_type}' is not accepted here", code="not-supported")
+    ctx.validator.check_structure(resource_type, resource)
+    normalise_identifiers(resource)
+    resolve_references(ctx, resource, pending=pending)
+    ctx.validator.check_base_rules(resource_type, resource)
+    if definition.profile is not None:
+        definition.profile(ctx, resource, previous.as_dict() if previous else None)
+    return definition
+
+
+def write(ctx, *, definition: ResourceDefinition, resource: dict, resource_id: str, previous: Stored | None) -> Stored:
+    """Persist a prepared resource and run its type's after-write hook."""
+    stored = store.persist(
+        ctx.session,
+        definition=definition,
+        resource=resource,
+        resource_id=resource_id,
+        previous=previous,
+        now=ctx.clock(),
+        base_url=ctx.config.fhir_base_url,
+    )
+    if definition.after_write is not None:
+        definition.after_write(ctx, resource, previous.as_dict() if previous else None)
+    return stored
+
+
+def find_by_criteria(ctx, *, resource_type: str, criteria: str, limit: int = 2) -> list[str]:
+    """Ids matching a conditional query string (`identifier=sys|val`)."""
+    definition = definition_for(ctx, resource_type)
+    params = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+    if not params:
+        raise MalformedRequest.simple("a conditional request needs search criteria")
+    return search_ids(ctx, definition=definition, params=params, limit=limit)
+
+
+def create(
+    ctx,
+    *,
+    resource: dict,
+    expected_type: str | None = None,
+    if_none_exist: str | None = None,
+    resource_id: str | None = None,
+    pending: set[str] = frozenset(),
+) -> tuple[Stored, bool]:
+    """Create a resource (or, with `if_none_exist`, return the one match); returns (stored, created)."""
+    resource_type = ctx.validator.check_resource_type(resource, expected_type)
+    if if_none_exist:
+        matches = find_by_criteria(ctx, resource_type=resource_type, criteria=if_none_exist)
+        if len(matches) > 1:
+            raise PreconditionFailed.simple(f"If-None-Exist matches {len(matches)} resources; it must match at most one")
+        if matches:
+            return store.load_current(ctx.session, resource_type=resource_type, resource_id=matches[0]), False
+    definition = prepare(ctx, resource=resource, expected_type=expected_type, previous=None, pending=pending)
+    return write(ctx, definition=definition, resource=resource, resource_id=resource_id or new_id(), previous=None), True
+
+
+def update(
+    ctx,
+    *,
+    resource_type: str,
+    resource_id: str,
+    resource: dict,
+    if_match: int | None = None,
+    pending: set[str] = frozenset(),
+) -> tuple[Stored, bool]:
+    """Update (or create with a client id) a resource; returns (stored, created)."""
+    definition_for(ctx, resource_type)
+    if isinstance(resource, dict) and resource.get("id") != resource_id:
+        raise MalformedRequest.simple(
+            f"the resource's id must equal the id in the URL ('{resource_id}')", code="invalid", expression=f"{resource_type}.id"
+        )
+    previous = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id, for_update=True)
+    if if_match is not None and (previous is None or previous.version != if_match):
+        current = f"version {previous.version}" if previous else "no resource"
+        raise PreconditionFailed.simple(f"If-Match names version {if_match} but the server has {current}")
+    definition = prepare(ctx, resource=resource, expected_type=resource_type, previous=previous, pending=pending)
+    if previous is not None and _same_content(previous, resource):
+        return previous, False  # nothing changed: no new version (idempotent loads)
+    return write(ctx, definition=definition, resource=resource, resource_id=resource_id, previous=previous), previous is None
+
+
+def conditional_update(ctx, *, resource_type: str, criteria: str, resource: dict) -> tuple[Stored, bool]:
+    """`PUT Type?criteria`: create on no match, update the one match, 412 on several."""
+    matches = find_by_criteria(ctx, resource_type=resource_type, criteria=criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed.simple(f"the criteria match {len(matches)} resources; a conditional update needs one")
+    if not matches:
+        if isinstance(resource, dict) and "id" in resource:
+            return update(ctx, resource_type=resource_type, resource_id=resource["id"], resource=resource)
+        return create(ctx, resource=resource, expected_type=resource_type)
+    if isinstance(resource, dict):
+        if resource.get("id") not in (None, matches[0]):
+            raise MalformedRequest.simple("the resource's id differs from the resource the criteria match", code="invalid")
+        resource["id"] = matches[0]
+    return update(ctx, resource_type=resource_type, resource_id=matches[0], resource=resource)
+
+
+def _same_content(previous: Stored, resource: dict) -> bool:
+    old = previous.as_dict()
+    old.pop("meta", None)
+    new = {k: v for k, v in resource.items() if k != "meta"}
+    return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
+
+
+def read(ctx, *, resource_type: str, resource_id: str) -> Stored:
+    """The current version, or 404."""
+    definition_for(ctx, resource_type)
+    stored = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id)
+    if stored is None:
+        raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
+    return stored
+
+
+def vread(ctx, *, resource_type: str, resource_id: str, version: str) -> Stored:
+    """One version, or 404."""
+    definition_for(ctx, resource_type)
+    if not version.isdigit():
+        raise NotFound.simple(f"version '{version}' is not known")
+    stored = store.load_version(ctx.session, resource_type=resource_type, resource_id=resource_id, version=int(version))
+    if stored is None:
+        raise NotFound.simple(f"{resource_type}/{resource_id}/_history/{version} is not known")
+    return stored
+
+
+def history(ctx, *, resource_type: str, resource_id: str, count: int) -> list[Stored]:
+    """Versions of one resource, newest first (404 if none)."""
+    read(ctx, resource_type=resource_type, resource_id=resource_id)
+    return store.history(ctx.session, resource_type=resource_type, resource_id=resource_id, limit=count)
+
+
+def refuse_delete(resource_type: str) -> None:
+    """Nothing is deleted (DESIGN.md); inactivate instead."""
+    raise NotSupported.simple(f"{resource_type} resources are never deleted; set active to false instead")

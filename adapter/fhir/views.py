@@ -1,0 +1,180 @@
+"""HTTP views of the FHIR REST base (`/fhir`). Thin: parse, call a service, commit, respond."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, g, request
+
+from adapter.auth.http import authenticate
+from adapter.db import write_intent
+from adapter.errors import MalformedRequest, NotFound
+from adapter.fhir import bundles, service, transactions
+from adapter.fhir.capability import capability_statement
+from adapter.fhir.outcome import information
+from adapter.fhir.search import parse_search, run_search
+from adapter.fhir.store import Stored, instant
+from adapter.http.errors import FHIR_JSON, status_text
+from adapter.http.requests import if_match_version, prefers, read_fhir_json
+from adapter.http.unit_of_work import commit, context, state
+
+READ_METHODS = {"GET", "HEAD"}
+
+
+def _json_response(body, status: int = 200, headers: dict | None = None) -> Response:
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    return Response(text, status=status, content_type=FHIR_JSON, headers=headers or {})
+
+
+def _resource_response(stored: Stored, status: int) -> Response:
+    base = state().config.fhir_base_url
+    headers = {"ETag": stored.etag, "Last-Modified": stored.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    if status == 201:
+        headers["Location"] = f"{base}/{stored.reference}/_history/{stored.version}"
+    if prefers("return", "minimal"):
+        return Response(status=status, headers=headers)
+    if prefers("return", "OperationOutcome"):
+        return _json_response(information(f"{stored.reference} version {stored.version} stored"), status, headers)
+    return _json_response(stored.content, status, headers)
+
+
+def _before_request() -> None:
+    write_intent.set(request.method not in READ_METHODS)
+    authenticate()
+
+
+def _metadata():
+    app_state = state()
+    statement = capability_statement(
+        app_state.registry, base_url=app_state.config.fhir_base_url,
+        software_date=datetime.now(timezone.utc).date().isoformat(),
+    )
+    return _json_response(statement)
+
+
+def _bundle():
+    ctx = context()
+    bundle = read_fhir_json()
+    ctx.validator.check_resource_type(bundle, "Bundle")
+    kind = bundle.get("type")
+    if kind == "transaction":
+        body = transactions.process_transaction(ctx, bundle=bundle)
+    elif kind == "batch":
+        body = transactions.process_batch(ctx, bundle=bundle, status_of=status_text)
+    else:
+        raise MalformedRequest.simple("POST /fhir takes a Bundle of type transaction or batch", expression="Bundle.type")
+    commit()
+    return _json_response(body)
+
+
+def _search(resource_type: str):
+    ctx = context()
+    definition = service.definition_for(ctx, resource_type)
+    app_state = state()
+    cursors = app_state.cursors()
+    search = parse_search(
+        definition, list(request.args.items(multi=True)), strict=prefers("handling", "strict"),
+        base_url=ctx.config.fhir_base_url, default_count=ctx.config.default_page_size,
+        max_count=ctx.config.max_page_size, cursors=cursors,
+    )
+    page = run_search(ctx, search, cursors=cursors)
+    outcome = None
+    if search.ignored:
+        outcome = information(f"ignored unknown search parameters: {', '.join(sorted(set(search.ignored)))}")
+        outcome["issue"][0]["severity"] = "warning"
+        outcome["issue"][0]["code"] = "not-supported"
+    body = bundles.searchset(page, base_url=ctx.config.fhir_base_url, resource_type=resource_type,
+                             honoured=search.honoured, outcome=outcome)
+    return _json_response(body)
+
+
+def _create(resource_type: str):
+    ctx = context()
+    service.definition_for(ctx, resource_type)
+    resource = read_fhir_json()
+    stored, created = service.create(
+        ctx, resource=resource, expected_type=resource_type, if_none_exist=request.headers.get("If-None-Exist")
+    )
+    commit()
+    return _resource_response(stored, 201 if created else 200)
+
+
+def _conditional_update(resource_type: str):
+    ctx = context()
+    service.definition_for(ctx, resource_type)
+    if not request.query_string:
+        raise MalformedRequest.simple("PUT on a type needs search criteria (conditional update) or an id in the URL")
+    resource = read_fhir_json()
+    stored, created = service.conditional_update(
+        ctx, resource_type=resource_type, criteria=request.query_string.decode("utf-8", "replace"), resource=resource
+    )
+    commit()
+    return _resource_response(stored, 201 if created else 200)
+
+
+def _read(resource_type: str, resource_id: str):
+    stored = service.read(context(), resource_type=resource_type, resource_id=resource_id)
+    return _resource_response(stored, 200)
+
+
+def _update(resource_type: str, resource_id: str):
+    ctx = context()
+    service.definition_for(ctx, resource_type)
+    resource = read_fhir_json()
+    stored, created = service.update(
+        ctx, resource_type=resource_type, resource_id=resource_id, resource=resource, if_match=if_match_version()
+    )
+    commit()
+    return _resource_response(stored, 201 if created else 200)
+
+
+def _delete(resource_type: str, resource_id: str):
+    service.definition_for(context(), resource_type)
+    service.refuse_delete(resource_type)
+
+
+def _history(resource_type: str, resource_id: str):
+    ctx = context()
+    count = request.args.get("_count", "100")
+    if not count.isdigit() or int(count) < 1:
+        raise MalformedRequest.simple("_count must be a positive whole number", expression="_count")
+    versions = service.history(ctx, resource_type=resource_type, resource_id=resource_id,
+                               count=min(int(count), ctx.config.max_page_size))
+    return _json_response(bundles.history(versions, base_url=ctx.config.fhir_base_url))
+
+
+def _vread(resource_type: str, resource_id: str, version: str):
+    stored = service.vread(context(), resource_type=resource_type, resource_id=resource_id, version=version)
+    return _resource_response(stored, 200)
+
+
+def _operation(resource_type: str, resource_id: str, operation: str):
+    ctx = context()
+    service.definition_for(ctx, resource_type)
+    found = ctx.registry.operations.get((resource_type, operation.removeprefix("$")))
+    if not operation.startswith("$") or found is None:
+        raise NotFound.simple(f"{resource_type} has no operation '{operation}'", code="not-supported")
+    parameters = read_fhir_json()
+    status, body = found.handler(ctx, resource_id, parameters)
+    commit()
+    return _json_response(body, status)
+
+
+def fhir_blueprint() -> Blueprint:
+    """The `/fhir` blueprint."""
+    bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+    bp.before_request(_before_request)
+    bp.add_url_rule("/metadata", "metadata", _metadata, methods=["GET"])
+    bp.add_url_rule("", "bundle", _bundle, methods=["POST"])
+    bp.add_url_rule("/", "bundle_slash", _bundle, methods=["POST"])
+    bp.add_url_rule("/<resource_type>", "search", _search, methods=["GET"])
+    bp.add_url_rule("/<resource_type>", "create", _create, methods=["POST"])
+    bp.add_url_rule("/<resource_type>", "conditional_update", _conditional_update, methods=["PUT"])
+    bp.add_url_rule("/<resource_type>/<resource_id>", "read", _read, methods=["GET"])
+    bp.add_url_rule("/<resource_type>/<resource_id>", "update", _update, methods=["PUT"])
+    bp.add_url_rule("/<resource_type>/<resource_id>", "delete", _delete, methods=["DELETE"])
+    bp.add_url_rule("/<resource_type>/<resource_id>/_history", "history", _history, methods=["GET"])
+    bp.add_url_rule("/<resource_type>/<resource_id>/_history/<version>", "vread", _vread, methods=["GET"])
+    bp.add_url_rule("/<resource_type>/<resource_id>/<operation>", "operation", _operation, methods=["POST"])
+    return bp

@@ -1,0 +1,60 @@
+"""Reading FHIR requests: media types, body size, JSON limits, preconditions."""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app, request
+
+from adapter.errors import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from adapter.fhir.validation import parse_json
+
+JSON_TYPES = {"application/fhir+json", "application/json"}
+
+
+def read_body_bytes(max_bytes: int) -> bytes:
+    """The raw body, refusing (413) one over `max_bytes` without reading it whole."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge.simple(f"the body has {length} bytes; at most {max_bytes} are accepted")
+    body = request.stream.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise PayloadTooLarge.simple(f"the body exceeds {max_bytes} bytes")
+    return body
+
+
+def read_fhir_json(media_types: set[str] = JSON_TYPES):
+    """The body as parsed JSON, after media type (415), size (413) and shape (400) checks."""
+    config = current_app.config["MC"]
+    if request.mimetype not in media_types:
+        raise UnsupportedMediaType.simple(
+            f"Content-Type must be one of {', '.join(sorted(media_types))}, not '{request.mimetype or 'none'}'"
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType.simple("only UTF-8 bodies are accepted")
+    body = read_body_bytes(config.max_body_bytes)
+    if not body.strip():
+        raise MalformedRequest.simple("the body is empty")
+    return parse_json(body, max_depth=config.max_json_depth, max_elements=config.max_json_elements)
+
+
+def if_match_version() -> int | None:
+    """The version an `If-Match: W/"n"` header names, or None without the header."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    match = re.fullmatch(r'\s*(?:W/)?"(\d{1,9})"\s*', header)
+    if not match:
+        raise MalformedRequest.simple('If-Match must be an ETag such as W/"3"', expression="If-Match")
+    return int(match[1])
+
+
+def prefers(name: str, value: str) -> bool:
+    """True when the `Prefer` header asks for `name=value`."""
+    for part in request.headers.get("Prefer", "").split(";"):
+        for item in part.split(","):
+            key, _, val = item.strip().partition("=")
+            if key.strip() == name and val.strip().strip('"') == value:
+                return True
+    return False

@@ -1,0 +1,31 @@
+"""Alembic environment: runs on the connection `adapter.migrate` hands in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from adapter.db import Base
+from adapter.fhir import models  # noqa: F401  (registers the tables on Base.metadata)
+
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Two hosts starting at once must not migrate concurrently (as warehouse does).
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7294010)")
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '60s'")
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run `mc-adapter db upgrade`")
+run_migrations_online()

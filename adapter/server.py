@@ -1,0 +1,35 @@
+"""Serving the adapter with gunicorn, the production WSGI server."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from adapter.config import Config
+
+
+class AdapterServer(BaseApplication):
+    """A gunicorn application that builds the Flask app in each worker (no shared engine across fork)."""
+
+    def __init__(self, config: Config, *, host: str, port: int, workers: int, threads: int = 4):
+        self.adapter_config = config
+        self.options = {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            # Paths only: query strings may carry patient identifiers (no patient data in logs).
+            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+            "timeout": 60,
+            "graceful_timeout": 30,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from adapter.app import create_app
+
+        return create_app(self.adapter_config)
