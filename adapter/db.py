@@ -46,7 +46,14 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(database_url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # psycopg prepares a statement after five executions, and PostgreSQL may then settle on a
+    # generic plan made while a table was small (a seq scan) and keep it as the table grows:
+    # a directory load went from 0.1 ms to 1.2 ms per identifier lookup that way. Custom plans
+    # see the table's real size every time; parsing is still saved by the prepared statement.
+    return create_engine(
+        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -2,7 +2,8 @@
 
 The file is read entry by entry (ijson), so memory follows the batch size, not the directory.
 Each batch is one transaction. Every entry is an upsert keyed on its unique identifier
-(HSA-id, inbox id) or, failing that, its id: loading the same file twice changes nothing.
+(HSA-id, inbox id), for a PractitionerRole on (user, unit, role), or else on its id: loading
+the same file twice changes nothing.
 `urn:uuid:` fullUrls are resolved to the ids they got (a map of one short string per entry).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
+from urllib.parse import urlencode
 
 import ijson
 
@@ -43,8 +45,22 @@ def _entries(path: str) -> Iterator[dict]:
             raise MalformedRequest.simple(f"{path} is not a JSON Bundle: {exc}") from None
 
 
+def _existing_role_id(ctx: Context, resource: dict) -> str | None:
+    """A PractitionerRole's natural key: the same user, unit and role code."""
+    practitioner = (resource.get("practitioner") or {}).get("reference", "")
+    organization = (resource.get("organization") or {}).get("reference", "")
+    roles = [f"{c.get('system')}|{c.get('code')}" for cc in resource.get("code", []) for c in cc.get("coding", [])]
+    if not (practitioner.startswith("Practitioner/") and organization.startswith("Organization/") and len(roles) == 1):
+        return None
+    criteria = urlencode({"practitioner": practitioner, "organization": organization, "role": roles[0]})
+    matches = service.find_by_criteria(ctx, resource_type="PractitionerRole", criteria=criteria)
+    return matches[0] if len(matches) == 1 else None
+
+
 def _existing_id(ctx: Context, resource: dict) -> str | None:
     definition = ctx.registry.resource(resource["resourceType"])
+    if definition.name == "PractitionerRole" and "id" not in resource:
+        return _existing_role_id(ctx, resource)
     for ident in resource.get("identifier", []):
         system = canonical_system(ident.get("system"))
         if system in definition.unique_identifier_systems and ident.get("value"):

@@ -24,7 +24,7 @@ from adapter.fhir import store
 from adapter.fhir.models import ReferenceIndex, ResourceRow, TokenIndex
 from adapter.fhir.registry import COMMON_SEARCH_PARAMS, RESULT_PARAMS, SORT_KEYS, ResourceDefinition, SearchParam
 from adapter.fhir.store import Stored
-from adapter.fhir.validation import parse_reference
+from adapter.fhir.validation import has_control_characters, parse_reference
 from adapter.identifiers import InvalidIdentifier, normalise
 
 MAX_VALUE_LENGTH = 255
@@ -96,6 +96,8 @@ def _split_values(name: str, raw: str) -> list[str]:
     for value in values:
         if not value or len(value) > MAX_VALUE_LENGTH:
             raise _bad(f"each value of {name} must have 1 to {MAX_VALUE_LENGTH} characters", name)
+        if has_control_characters(value):
+            raise _bad(f"control characters are not allowed in {name}", name)
     return values
 
 

@@ -72,6 +72,38 @@ def _check_json_shape(document, *, max_depth: int, max_elements: int) -> None:
             stack.extend((v, depth + 1) for v in node)
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """True when `text` holds control characters other than tab, CR and LF (FHIR strings may not)."""
+    return bool(_CONTROL_CHARACTERS.search(text))
+
+
+def _forbidden_values(node, expression: str) -> list[tuple[str, str]]:
+    """(expression, message) for JSON null elements and control characters in strings.
+
+    fhir.resources reads null as absent; FHIR JSON forbids it (only primitive arrays may hold
+    null, paired with their `_element` array, which the models judge). A NUL byte cannot be
+    stored in PostgreSQL text at all.
+    """
+    found = []
+    stack = [(node, expression)]
+    while stack:
+        current, where = stack.pop()
+        items = current.items() if isinstance(current, dict) else (
+            (f"[{i}]", v) for i, v in enumerate(current)) if isinstance(current, list) else ()
+        for key, value in items:
+            path = f"{where}{key}" if key.startswith("[") else f"{where}.{key}"
+            if value is None and isinstance(current, dict):
+                found.append((path, "null is not a value in FHIR JSON; leave the element out"))
+            elif isinstance(value, str) and has_control_characters(value):
+                found.append((path, "control characters are not allowed in FHIR strings"))
+            elif isinstance(value, (dict, list)):
+                stack.append((value, path))
+    return sorted(found)
+
+
 def _pydantic_expression(resource_type: str, loc: tuple) -> str:
     expression = resource_type
     for part in loc:
@@ -170,6 +202,9 @@ class ResourceValidator:
 
     def check_structure(self, resource_type: str, resource: dict) -> None:
         """fhir.resources R4B: unknown elements, shapes, primitive formats (400)."""
+        problems = _forbidden_values(resource, resource_type)
+        if problems:
+            raise MalformedRequest(*(Issue("structure", message, where) for where, message in problems[:20]))
         try:
             get_fhir_model_class(resource_type).model_validate(resource)
         except ValidationError as exc:

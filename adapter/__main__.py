@@ -1,0 +1,5 @@
+"""`python -m adapter` is `mc-adapter`."""
+
+from adapter.cli import main
+
+main()

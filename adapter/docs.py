@@ -1,0 +1,55 @@
+"""Render the declarative tables into the README between generated markers.
+
+    python -m adapter.docs          # rewrite README.md's generated sections
+    python -m adapter.docs --check  # exit 1 when README.md is out of date (CI, tests)
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from adapter.mappings import table
+
+_SECTION = re.compile(r"(<!-- BEGIN generated:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)", re.S)
+
+
+def _markdown(rows: tuple[dict, ...], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row[c] or "–" for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {
+    "unit_inboxes": lambda: _markdown(table("unit_inboxes"), ["organization_kind", "inbox_kind", "identifier_suffix", "rule"]),
+    "organization_kinds": lambda: _markdown(table("organization_kinds"), ["code", "is_unit", "municipal", "rule", "note"]),
+    "roles": lambda: _markdown(table("roles"), ["code", "administers_directory", "rule", "note"]),
+}
+
+
+def render(text: str) -> str:
+    """`text` with every generated section rendered anew."""
+    def replace(match: re.Match) -> str:
+        renderer = RENDERERS.get(match["name"])
+        body = renderer() if renderer else match["body"]
+        return match.group(1) + body + match.group(4)
+
+    return _SECTION.sub(replace, text)
+
+
+def main(argv: list[str]) -> int:
+    readme = Path(argv[argv.index("--readme") + 1]) if "--readme" in argv else Path("README.md")
+    current = readme.read_text(encoding="utf-8")
+    fresh = render(current)
+    if "--check" in argv:
+        if fresh != current:
+            print(f"{readme} is out of date: run `python -m adapter.docs`", file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

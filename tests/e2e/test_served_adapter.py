@@ -1,0 +1,101 @@
+"""End to end: `mc-adapter serve --sandbox` under gunicorn, tokens from `mc-adapter token`, real HTTP."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args, env, cwd) -> str:
+    done = subprocess.run([sys.executable, "-m", "adapter", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, database_url):
+    """A served sandbox adapter on the suite's database engine (a fresh SQLite file, or a PostgreSQL database)."""
+    workdir = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
+    env["MC_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    if database_url.startswith("postgresql"):
+        env["MC_DATABASE_URL"] = database_url
+    process = subprocess.Popen([sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "2"],
+                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail(f"the adapter did not start: {process.stderr.read()[-2000:]}")
+            time.sleep(0.3)
+    else:
+        process.terminate()
+        pytest.fail("the adapter did not answer within 60 s")
+    yield {"base": base, "env": env, "cwd": workdir}
+    process.terminate()
+    process.wait(30)
+    if database_url.startswith("postgresql"):
+        from sqlalchemy import text
+
+        from adapter.db import Base, make_engine
+
+        engine = make_engine(database_url)
+        with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(text(f"DELETE FROM {table.name}"))
+        engine.dispose()
+
+
+def test_serve_on_the_embedded_default_loads_the_sandbox_and_answers_with_links_to_its_public_base(served, database_url):
+    if not database_url.startswith("postgresql"):
+        assert (served["cwd"] / "mc-adapter.sqlite3").exists()
+    bundle = requests.get(f"{served['base']}/fhir/HealthcareService?service-type=unit-samverkan&_count=2", timeout=10).json()
+    assert len(bundle["entry"]) == 2
+    assert all(link["url"].startswith(served["base"] + "/fhir") for link in bundle["link"])
+
+
+def test_a_sandbox_token_from_the_cli_lets_a_user_read_and_a_forvaltning_user_write(served):
+    nurse = _cli("token", "--as", "SE2321000131-P000000001003", "--unit", "SE2321000131-E000000000101", env=served["env"], cwd=served["cwd"])
+    admin = _cli("token", "--as", "SE2321000131-P000000009001", env=served["env"], cwd=served["cwd"])
+    assert nurse.count(".") == 2 and "\n" not in nurse
+    headers = {"Content-Type": "application/fhir+json"}
+    unit = {"resourceType": "Organization", "name": "E2E-enhet",
+            "identifier": [{"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000131-E000000000700"}],
+            "type": [{"coding": [{"system": "https://meddelandecenter-adapter.github.io/fhir/CodeSystem/organization-kind", "code": "municipality"}]}]}
+    refused = requests.post(f"{served['base']}/fhir/Organization", json=unit, headers={**headers, "Authorization": f"Bearer {nurse}"}, timeout=10)
+    assert refused.status_code == 403
+    accepted = requests.post(f"{served['base']}/fhir/Organization", json=unit, headers={**headers, "Authorization": f"Bearer {admin}"}, timeout=10)
+    assert accepted.status_code == 201
+    assert accepted.headers["Location"].startswith(served["base"] + "/fhir/Organization/")
+
+
+def test_a_body_over_the_limit_is_refused_by_the_served_adapter(served):
+    response = requests.post(f"{served['base']}/fhir/Practitioner", data=b"{" + b" " * (6 * 1024 * 1024) + b"}",
+                             headers={"Content-Type": "application/fhir+json"}, timeout=30)
+    assert response.status_code == 413 and response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_directory_load_command_reports_and_is_idempotent(served, tmp_path):
+    import json
+
+    from adapter.cli import sandbox_directory_path
+
+    out = json.loads(_cli("directory", "load", sandbox_directory_path(), env=served["env"], cwd=served["cwd"]).splitlines()[-1])
+    assert out["created"] == 0 and out["updated"] == 0 and out["failed"] == 0 and out["unchanged"] > 40

@@ -1,0 +1,76 @@
+"""Small builders and request helpers shared by the tests."""
+
+from __future__ import annotations
+
+from adapter.identifiers import BASE, HSA_ID, INBOX_ID
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+def organization(hsa_id: str, kind: str = "region-unit", *, name: str = "Testenhet", **extra) -> dict:
+    return {
+        "resourceType": "Organization",
+        "identifier": [{"system": HSA_ID, "value": hsa_id}],
+        "name": name,
+        "type": [{"coding": [{"system": f"{BASE}/CodeSystem/organization-kind", "code": kind}]}],
+        **extra,
+    }
+
+
+def practitioner(hsa_id: str, **extra) -> dict:
+    return {"resourceType": "Practitioner", "identifier": [{"system": HSA_ID, "value": hsa_id}],
+            "name": [{"family": "Testsson", "given": ["Test"]}], **extra}
+
+
+def role(practitioner_id: str, organization_id: str, code: str, **extra) -> dict:
+    return {
+        "resourceType": "PractitionerRole",
+        "practitioner": {"reference": f"Practitioner/{practitioner_id}"},
+        "organization": {"reference": f"Organization/{organization_id}"},
+        "code": [{"coding": [{"system": f"{BASE}/CodeSystem/role", "code": code}]}],
+        **extra,
+    }
+
+
+def function_inbox(organization_id: str, identifier: str | None = None, **extra) -> dict:
+    resource = {
+        "resourceType": "HealthcareService",
+        "providedBy": {"reference": f"Organization/{organization_id}"},
+        "type": [{"coding": [{"system": f"{BASE}/CodeSystem/inbox-kind", "code": "function"}]}],
+        "name": "Funktionsinkorg",
+        **extra,
+    }
+    if identifier:
+        resource["identifier"] = [{"system": INBOX_ID, "value": identifier}]
+    return resource
+
+
+def post(client, path: str, resource, headers: dict | None = None):
+    return client.post(f"/fhir/{path}", json=resource, headers={**FHIR_JSON, **(headers or {})})
+
+
+def put(client, path: str, resource, headers: dict | None = None):
+    return client.put(f"/fhir/{path}", json=resource, headers={**FHIR_JSON, **(headers or {})})
+
+
+def search(client, query: str, headers: dict | None = None) -> list[dict]:
+    response = client.get(f"/fhir/{query}", headers=headers or {})
+    assert response.status_code == 200, response.get_json()
+    return [e["resource"] for e in response.get_json()["entry"] if e.get("search", {}).get("mode") == "match"]
+
+
+def created(client, path: str, resource) -> dict:
+    response = post(client, path, resource)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def issue(response) -> dict:
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome", body
+    return body["issue"][0]
+
+
+def rule_of(response) -> str | None:
+    codings = issue(response).get("details", {}).get("coding", [])
+    return codings[0]["code"] if codings else None

@@ -1,0 +1,35 @@
+"""Every code has its table row and every table row its CodeSystem concept."""
+
+import re
+
+from adapter.mappings import codes, table
+
+RULE = re.compile(r"^MC-R([1-9]|[1-3][0-9]|4[0-7])$")
+
+
+def test_every_organization_kind_has_exactly_one_row():
+    rows = [r["code"] for r in table("organization_kinds")]
+    assert sorted(rows) == sorted(codes("organization-kind"))
+
+
+def test_unit_inbox_rows_use_known_kinds_and_only_units_have_them():
+    unit_kinds = {r["code"] for r in table("organization_kinds") if r["is_unit"] == "true"}
+    for row in table("unit_inboxes"):
+        assert row["organization_kind"] in unit_kinds
+        assert row["inbox_kind"] in codes("inbox-kind")
+    assert {r["organization_kind"] for r in table("unit_inboxes")} == unit_kinds
+
+
+def test_every_role_has_exactly_one_row():
+    assert sorted(r["code"] for r in table("roles")) == sorted(codes("role"))
+
+
+def test_every_row_cites_a_rule_of_the_routine():
+    for name in ("organization_kinds", "unit_inboxes", "roles"):
+        for row in table(name):
+            assert RULE.match(row["rule"]), (name, row)
+            assert row["rule"] in codes("rule")
+
+
+def test_the_rule_code_system_holds_all_47_rules():
+    assert codes("rule") == {f"MC-R{n}" for n in range(1, 48)}
