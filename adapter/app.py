@@ -11,6 +11,8 @@ from flask import Flask, jsonify
 from adapter.config import Config
 from adapter.db import make_engine, make_session_factory, utcnow
 from adapter.directory.registration import register as register_directory
+from adapter.inbox.registration import register as register_inbox
+from adapter.messaging.registration import register as register_messaging
 from adapter.fhir.registry import Registry
 from adapter.fhir.validation import BaseDefinitions, ResourceValidator
 from adapter.fhir.views import fhir_blueprint
@@ -22,6 +24,8 @@ def build_registry() -> Registry:
     """Every domain's resources and operations."""
     registry = Registry()
     register_directory(registry)
+    register_inbox(registry)
+    register_messaging(registry)
     return registry
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapter import __version__
-from adapter.fhir.registry import COMMON_SEARCH_PARAMS, INTERACTIONS, Registry
+from adapter.fhir.registry import COMMON_SEARCH_PARAMS, Registry
 
 _COMMON = {
     "_id": ("token", "http://hl7.org/fhir/SearchParameter/Resource-id", "Logical id"),
@@ -27,10 +27,10 @@ def capability_statement(registry: Registry, *, base_url: str, software_date: st
             params.append(entry)
         resource = {
             "type": name,
-            "interaction": [{"code": code} for code in INTERACTIONS],
+            "interaction": [{"code": code} for code in definition.interactions],
             "versioning": "versioned-update",
             "readHistory": True,
-            "updateCreate": True,
+            "updateCreate": "update" in definition.interactions,
             "conditionalCreate": True,
             "conditionalUpdate": True,
             "conditionalDelete": "not-supported",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from adapter.fhir import dates
 from adapter.fhir.registry import ResourceDefinition
 from adapter.fhir.validation import parse_reference
 
@@ -48,10 +51,25 @@ def reference_target(value, base_url: str) -> tuple[str, str] | None:
     return target_type, target_id
 
 
-def index_rows(definition: ResourceDefinition, resource: dict, *, base_url: str) -> tuple[list[dict], list[dict]]:
-    """Rows for `search_token` and `search_reference` describing `resource`."""
+def date_period(value):
+    """(start, end) of a date, dateTime, instant or Period value, or None."""
+    if isinstance(value, dict):
+        low = dates.period(value["start"])[0] if isinstance(value.get("start"), str) else None
+        high = dates.period(value["end"])[1] if isinstance(value.get("end"), str) else None
+        if low is None and high is None:
+            return None
+        return (low or datetime(1, 1, 1, tzinfo=timezone.utc), high or datetime(9999, 12, 31, tzinfo=timezone.utc))
+    try:
+        return dates.period(value)
+    except ValueError:
+        return None
+
+
+def index_rows(definition: ResourceDefinition, resource: dict, *, base_url: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """Rows for `search_token`, `search_reference` and `search_date` describing `resource`."""
     tokens: list[dict] = []
     references: list[dict] = []
+    periods: list[dict] = []
     owner = {"resource_type": definition.name, "resource_id": resource["id"]}
     for param in definition.search_params.values():
         seen: set = set()
@@ -70,4 +88,11 @@ def index_rows(definition: ResourceDefinition, resource: dict, *, base_url: str)
                         references.append(
                             {**owner, "param": param.name, "target_type": target[0], "target_id": target[1]}
                         )
-    return tokens, references
+                    logical = value.get("identifier") if isinstance(value, dict) else None
+                    for system, code in token_values(logical):
+                        tokens.append({**owner, "param": f"{param.name}:identifier", "system": system[:255], "value": code[:255]})
+                elif param.type == "date":
+                    covered = date_period(value)
+                    if covered:
+                        periods.append({**owner, "param": param.name, "start": covered[0], "end": covered[1]})
+    return tokens, references, periods

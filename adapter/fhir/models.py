@@ -79,6 +79,24 @@ class ReferenceIndex(Base):
     )
 
 
+class DateIndex(Base):
+    """One row per date value of a search parameter, as the UTC period it covers."""
+
+    __tablename__ = "search_date"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    param: Mapped[str] = mapped_column(String(64), nullable=False)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index("ix_search_date_lookup", "resource_type", "param", "start", "resource_id"),
+        Index("ix_search_date_owner", "resource_type", "resource_id"),
+    )
+
+
 class UniqueIdentifier(Base):
     """Identifiers that name exactly one resource (HSA-id of a user or unit, inbox id).
 

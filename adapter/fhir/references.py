@@ -103,10 +103,13 @@ def _resolve_logical(ctx, node: dict, expression: str, issues: list[Issue]) -> N
     candidates = [declared] if isinstance(declared, str) else [
         name for name, d in ctx.registry.resources.items() if system in d.unique_identifier_systems
     ]
-    for target_type in candidates:
-        definition = ctx.registry.resource(target_type)
-        if definition is None or system not in definition.unique_identifier_systems:
-            continue
+    resolvable = [
+        name for name in candidates
+        if ctx.registry.resource(name) and system in ctx.registry.resource(name).unique_identifier_systems
+    ]
+    if not resolvable:
+        return  # e.g. a Patient by personnummer: the adapter keeps no Patients; the identifier is the reference
+    for target_type in resolvable:
         owner = store.owners_of_identifier(ctx.session, resource_type=target_type, system=system, value=value)
         if owner is not None:
             node["reference"] = f"{target_type}/{owner}"

@@ -21,7 +21,7 @@ class SearchParam:
     """A search parameter evaluated from simple element paths at write time."""
 
     name: str
-    type: str  # "token" or "reference"
+    type: str  # "token", "reference" or "date"
     paths: tuple[str, ...]
     description: str
     targets: tuple[str, ...] = ()
@@ -41,6 +41,10 @@ class ResourceDefinition:
     # Identifier systems whose values name exactly one resource of this type.
     unique_identifier_systems: tuple[str, ...] = ()
     profile_url: str | None = None
+    # (ctx, *, resource, resource_id) -> (Stored, created): a domain that owns its create
+    # (e.g. messaging: duplicate key, flow policy, items) takes over after normalisation.
+    create_handler: Callable | None = None
+    interactions: tuple[str, ...] = INTERACTIONS
 
     @property
     def includes(self) -> tuple[str, ...]:

@@ -13,15 +13,14 @@ import hmac
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
 from adapter.db import as_utc
 from adapter.errors import Issue, MalformedRequest
-from adapter.fhir import store
-from adapter.fhir.models import ReferenceIndex, ResourceRow, TokenIndex
+from adapter.fhir import dates, store
+from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, TokenIndex
 from adapter.fhir.registry import COMMON_SEARCH_PARAMS, RESULT_PARAMS, SORT_KEYS, ResourceDefinition, SearchParam
 from adapter.fhir.store import Stored
 from adapter.fhir.validation import has_control_characters, parse_reference
@@ -30,10 +29,7 @@ from adapter.identifiers import InvalidIdentifier, normalise
 MAX_VALUE_LENGTH = 255
 MAX_VALUES_PER_PARAM = 50
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_DATE_PATTERN = re.compile(
-    r"^(?P<prefix>eq|gt|lt|ge|le)?(?P<value>\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?)$"
-)
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
+_DATE_PATTERN = re.compile(r"^(?P<prefix>eq|gt|lt|ge|le)?(?P<value>\d.*)$")
 
 
 @dataclass
@@ -153,27 +149,32 @@ def _date_range(name: str, raw: str) -> tuple[str, datetime, datetime]:
     match = _DATE_PATTERN.match(raw)
     if not match:
         raise _bad(f"'{raw}' is not a date search value (e.g. ge2026-01-31 or lt2026-01-31T12:00:00Z)", name)
-    prefix, text = match["prefix"] or "eq", match["value"]
     try:
-        if "T" in text:
-            start = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=STOCKHOLM)
-            precision = timedelta(seconds=1) if text.count(":") >= 2 else timedelta(minutes=1)
-            end = start + precision
-        else:
-            parts = [int(p) for p in text.split("-")]
-            year, month, day = (parts + [1, 1])[:3]
-            start = datetime.combine(datetime(year, month, day).date(), time(), STOCKHOLM)
-            if len(parts) == 3:
-                end = start + timedelta(days=1)
-            elif len(parts) == 2:
-                end = start.replace(year=year + month // 12, month=month % 12 + 1)
-            else:
-                end = start.replace(year=year + 1)
+        start, end = dates.period(match["value"])
     except ValueError:
         raise _bad(f"'{raw}' is not a valid date", name) from None
-    return prefix, start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return match["prefix"] or "eq", start, end
+
+
+def _range_condition(prefix: str, start: datetime, end: datetime, low, high):
+    """Rows whose period [low, high) satisfies the prefix against [start, end) (FHIR date semantics)."""
+    return {
+        "eq": and_(low >= start, high <= end),
+        "gt": high > end,
+        "ge": high > start,
+        "lt": low < start,
+        "le": low < end,
+    }[prefix]
+
+
+def _date_condition(definition: ResourceDefinition, param: SearchParam, raw: str):
+    prefix, start, end = _date_range(param.name, raw)
+    return ResourceRow.id.in_(
+        select(DateIndex.resource_id).where(
+            DateIndex.resource_type == definition.name, DateIndex.param == param.name,
+            _range_condition(prefix, start, end, DateIndex.start, DateIndex.end),
+        )
+    )
 
 
 def _last_updated_condition(raw: str):
@@ -203,7 +204,9 @@ def parse_search(
     for name, raw in params:
         base_name, _, modifier = name.partition(":")
         if base_name in RESULT_PARAMS or base_name in COMMON_SEARCH_PARAMS or base_name in definition.search_params:
-            if modifier and base_name != "_include":
+            param = definition.search_params.get(base_name)
+            identifier_modifier = modifier == "identifier" and param is not None and param.type == "reference"
+            if modifier and base_name != "_include" and not identifier_modifier:
                 raise _bad(f"the modifier ':{modifier}' is not supported on {base_name}", name)
         else:
             if strict:
@@ -212,7 +215,8 @@ def parse_search(
                 )
             request.ignored.append(name)
             continue
-        _apply(request, base_name, raw, strict=strict, base_url=base_url, max_count=max_count, cursors=cursors)
+        _apply(request, name if modifier == "identifier" else base_name, raw, strict=strict, base_url=base_url,
+               max_count=max_count, cursors=cursors)
         if base_name != "_cursor":
             request.honoured.append((name, raw))
     return request
@@ -251,10 +255,16 @@ def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_ur
     elif name == "_total":
         if raw not in ("none", "estimate", "accurate"):
             raise _bad("_total is none, estimate or accurate", name)
+    elif name.endswith(":identifier"):
+        # The identifiers of logical references are indexed as tokens under "<param>:identifier".
+        param = definition.search_params[name.removesuffix(":identifier")]
+        request.conditions.append(_token_condition(definition, SearchParam(name, "token", param.paths, param.description), raw))
     else:
         param = definition.search_params[name]
         if param.type == "token":
             request.conditions.append(_token_condition(definition, param, raw))
+        elif param.type == "date":
+            request.conditions.append(_date_condition(definition, param, raw))
         else:
             request.conditions.append(_reference_condition(definition, param, raw, base_url))
 

@@ -30,10 +30,10 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def prepare(ctx, *, resource: dict, expected_type: str | None, previous: Stored | None, pending: set[str] = frozenset()) -> ResourceDefinition:
+def normalise(ctx, *, resource: dict, expected_type: str | None, pending: set[str] = frozenset()) -> ResourceDefinition:
     """Validate once and normalise `resource` in place; return its definition.
 
-    Structure (fhir.resources), identifiers and references, base-spec rules, then our profile.
+    Structure (fhir.resources), identifiers and references, then the base spec's rules.
     """
     resource_type = ctx.validator.check_resource_type(resource, expected_type)
     definition = ctx.registry.resource(resource_type)
@@ -43,9 +43,26 @@ def prepare(ctx, *, resource: dict, expected_type: str | None, previous: Stored 
     normalise_identifiers(resource)
     resolve_references(ctx, resource, pending=pending)
     ctx.validator.check_base_rules(resource_type, resource)
+    return definition
+
+
+def apply_profile(ctx, *, definition: ResourceDefinition, resource: dict, previous: Stored | None) -> None:
+    """Our profile of the type: pinned codes, domain constraints, the rules of the routine."""
     if definition.profile is not None:
         definition.profile(ctx, resource, previous.as_dict() if previous else None)
+
+
+def prepare(ctx, *, resource: dict, expected_type: str | None, previous: Stored | None, pending: set[str] = frozenset()) -> ResourceDefinition:
+    """`normalise`, then `apply_profile`."""
+    definition = normalise(ctx, resource=resource, expected_type=expected_type, pending=pending)
+    apply_profile(ctx, definition=definition, resource=resource, previous=previous)
     return definition
+
+
+def require_interaction(definition: ResourceDefinition, interaction: str) -> None:
+    """405 when the type does not offer `interaction` (e.g. clients do not create inbox items)."""
+    if interaction not in definition.interactions:
+        raise NotSupported.simple(f"{definition.name} does not support {interaction} here")
 
 
 def write(ctx, *, definition: ResourceDefinition, resource: dict, resource_id: str, previous: Stored | None) -> Stored:
@@ -90,7 +107,11 @@ def create(
             raise PreconditionFailed.simple(f"If-None-Exist matches {len(matches)} resources; it must match at most one")
         if matches:
             return store.load_current(ctx.session, resource_type=resource_type, resource_id=matches[0]), False
-    definition = prepare(ctx, resource=resource, expected_type=expected_type, previous=None, pending=pending)
+    definition = normalise(ctx, resource=resource, expected_type=expected_type, pending=pending)
+    require_interaction(definition, "create")
+    if definition.create_handler is not None:
+        return definition.create_handler(ctx, resource=resource, resource_id=resource_id)
+    apply_profile(ctx, definition=definition, resource=resource, previous=None)
     return write(ctx, definition=definition, resource=resource, resource_id=resource_id or new_id(), previous=None), True
 
 
@@ -104,7 +125,7 @@ def update(
     pending: set[str] = frozenset(),
 ) -> tuple[Stored, bool]:
     """Update (or create with a client id) a resource; returns (stored, created)."""
-    definition_for(ctx, resource_type)
+    require_interaction(definition_for(ctx, resource_type), "update")
     if isinstance(resource, dict) and resource.get("id") != resource_id:
         raise MalformedRequest.simple(
             f"the resource's id must equal the id in the URL ('{resource_id}')", code="invalid", expression=f"{resource_type}.id"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from adapter.db import as_utc
 from adapter.errors import Conflict, PreconditionFailed
 from adapter.fhir.indexing import index_rows
-from adapter.fhir.models import ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex, UniqueIdentifier
+from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex, UniqueIdentifier
 from adapter.fhir.registry import ResourceDefinition
 from adapter.identifiers import canonical_system
 
@@ -133,11 +133,16 @@ def _reindex(session: Session, *, definition: ResourceDefinition, resource: dict
                 ReferenceIndex.resource_type == definition.name, ReferenceIndex.resource_id == resource["id"]
             )
         )
-    tokens, references = index_rows(definition, resource, base_url=base_url)
+        session.execute(
+            delete(DateIndex).where(DateIndex.resource_type == definition.name, DateIndex.resource_id == resource["id"])
+        )
+    tokens, references, periods = index_rows(definition, resource, base_url=base_url)
     if tokens:
         session.execute(insert(TokenIndex), tokens)
     if references:
         session.execute(insert(ReferenceIndex), references)
+    if periods:
+        session.execute(insert(DateIndex), periods)
 
 
 def unique_identifiers(definition: ResourceDefinition, resource: dict) -> list[tuple[str, str]]:

@@ -71,6 +71,7 @@ def _bundle():
 def _search(resource_type: str):
     ctx = context()
     definition = service.definition_for(ctx, resource_type)
+    service.require_interaction(definition, "search-type")
     app_state = state()
     cursors = app_state.cursors()
     search = parse_search(
@@ -114,7 +115,9 @@ def _conditional_update(resource_type: str):
 
 
 def _read(resource_type: str, resource_id: str):
-    stored = service.read(context(), resource_type=resource_type, resource_id=resource_id)
+    ctx = context()
+    service.require_interaction(service.definition_for(ctx, resource_type), "read")
+    stored = service.read(ctx, resource_type=resource_type, resource_id=resource_id)
     return _resource_response(stored, 200)
 
 

@@ -121,7 +121,8 @@ def test_unknown_search_parameters_are_reported_or_refused_under_strict_handling
 def test_metadata_is_generated_from_the_registry(client):
     statement = client.get("/fhir/metadata").get_json()
     assert statement["fhirVersion"] == "4.0.1"
-    assert {r["type"] for r in statement["rest"][0]["resource"]} == {"Organization", "Practitioner", "PractitionerRole", "HealthcareService"}
+    assert {r["type"] for r in statement["rest"][0]["resource"]} == {
+        "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "Communication", "Task"}
 
 
 def test_prefer_return_minimal_sends_no_body(client):

@@ -1,0 +1,1 @@
+"""Inbox items: Tasks in personal and shared inboxes."""

@@ -1,0 +1,1 @@
+"""Messaging: Communications routed between inboxes under the flow policy."""

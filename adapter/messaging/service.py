@@ -1,0 +1,253 @@
+"""Sending a Communication: checked against the routine, stored, and one item per recipient inbox.
+
+All in the caller's transaction: a refused message leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+
+from adapter.directory import shapes
+from adapter.errors import Conflict, Forbidden, Issue, RuleViolation, UnprocessableResource
+from adapter.fhir import service, store
+from adapter.fhir.store import Stored
+from adapter.inbox.items import NewItem, create_items
+from adapter.mappings import code_system_url, codes, extension_url, table
+from adapter.messaging.endpoints import Inbox, is_member, resolve_inbox
+from adapter.messaging.models import JournalForward, MessageKey, ThreadMember
+from adapter.messaging.policy import Flow, FlowPolicy
+
+CATEGORY = code_system_url("message-category")
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the checks decided: who sent, to which inboxes, as what kind of item."""
+
+    sender: Inbox
+    recipients: list[Inbox]
+    requester: str | None
+    item_kind: str
+    thread_id: str | None
+    case_id: str | None
+
+
+def _fail(message: str, expression: str, code: str = "invariant") -> UnprocessableResource:
+    return UnprocessableResource(Issue(code, message, expression))
+
+
+def content_hash(resource: dict) -> str:
+    """The sender's content, as normalised on arrival (the server's id and meta left out)."""
+    content = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _category(resource: dict) -> str:
+    found = [c.get("code") for cc in resource.get("category", []) for c in cc.get("coding", []) if c.get("system") == CATEGORY]
+    if len(found) != 1:
+        raise _fail(f"exactly one category from {CATEGORY} is required", "Communication.category", "required")
+    if found[0] not in codes("message-category"):
+        raise _fail(f"'{found[0]}' is not a message-category", "Communication.category", "code-invalid")
+    return found[0]
+
+
+def _flag(resource: dict, name: str) -> bool:
+    ext = shapes.extension(resource, name)
+    return bool(ext and ext.get("valueBoolean") is True)
+
+
+def _set_flag(resource: dict, name: str) -> None:
+    ext = shapes.extension(resource, name)
+    if ext is None:
+        resource.setdefault("extension", []).append({"url": extension_url(name), "valueBoolean": True})
+    else:
+        ext["valueBoolean"] = True
+
+
+def _message_key(resource: dict) -> tuple[str, str, str] | None:
+    sender = (resource.get("sender") or {}).get("reference")
+    for ident in resource.get("identifier", []):
+        if ident.get("system") and ident.get("value") and sender:
+            return sender, ident["system"], ident["value"]
+    return None
+
+
+def find_original(ctx, resource: dict) -> Stored | None:
+    """A retry of a stored message: the original (200). The same key with other content: 409."""
+    key = _message_key(resource)
+    if key is None:
+        return None
+    row = ctx.session.get(MessageKey, key)
+    if row is None:
+        return None
+    if row.content_hash != content_hash(resource):
+        raise Conflict.simple(
+            f"{key[0]} already sent a message with identifier {key[1]}|{key[2]} and other content",
+            expression="Communication.identifier",
+        )
+    return store.load_current(ctx.session, resource_type="Communication", resource_id=row.communication_id)
+
+
+def _authorize_sender(ctx, sender: Inbox, sent_by: str | None, category_is_system: bool) -> None:
+    """The caller sends as itself, or as a shared inbox it belongs to (MC-R38)."""
+    caller = ctx.caller
+    if caller.kind in ("adapter", "anonymous"):
+        return
+    if sender.is_personal:
+        if caller.kind == "user" and caller.practitioner_id == sender.id:
+            return
+        raise Forbidden.simple("a personal inbox sends only as its own user")
+    if caller.kind == "client" and caller.organization_hsa_id == sender.organization_hsa_id:
+        return
+    if caller.kind == "user" and sent_by is not None and caller.practitioner_id == sent_by:
+        return
+    raise Forbidden.simple("the caller may not send as this shared inbox")
+
+
+def _sent_by(ctx, resource: dict, sender: Inbox, category_is_system: bool) -> str | None:
+    """The member who sent from a shared inbox (MC-R38); a system client's system message needs none."""
+    ext = shapes.extension(resource, "sent-by")
+    practitioner_id = shapes.reference_id((ext or {}).get("valueReference"), "Practitioner")
+    if sender.is_personal:
+        if ext is not None:
+            raise _fail("sent-by is for messages from a shared inbox", "Communication.extension")
+        return None
+    if practitioner_id is None:
+        if category_is_system and ctx.caller.kind in ("client", "adapter"):
+            return None
+        raise RuleViolation("MC-R38", "A message from a shared inbox names the member who sent it (extension sent-by).",
+                            "Meddelanden från en delad inkorg visar vem som skickade dem (sent-by).", "Communication.extension")
+    if not is_member(ctx, practitioner_id=practitioner_id, inbox=sender):
+        raise RuleViolation("MC-R38", "sent-by is not a member of the sending shared inbox.",
+                            "Avsändaren (sent-by) är inte medlem i den delade inkorgen.", "Communication.extension")
+    return practitioner_id
+
+
+def _thread(ctx, resource: dict) -> tuple[str | None, dict | None]:
+    """(thread id, the message answered) for a reply; MC-R8 flags the reply if the thread is flagged."""
+    answered = resource.get("inResponseTo") or []
+    if not answered:
+        return None, None
+    parent_id = shapes.reference_id(answered[0], "Communication")
+    parent = store.load_current(ctx.session, resource_type="Communication", resource_id=parent_id) if parent_id else None
+    if parent is None:
+        raise _fail("inResponseTo names a Communication that does not exist", "Communication.inResponseTo[0]", "not-found")
+    member = ctx.session.get(ThreadMember, parent_id)
+    thread_id = member.thread_id if member else parent_id
+    flagged = ctx.session.execute(
+        select(exists().where(ThreadMember.thread_id == thread_id, ThreadMember.save_to_journal.is_(True)))
+    ).scalar()
+    if flagged:
+        _set_flag(resource, "save-to-journal")  # once a thread is saved, all of it is (MC-R8)
+    return thread_id, parent.as_dict()
+
+
+def _case(ctx, resource: dict, sender: Inbox) -> tuple[str, list[str]]:
+    """The case a case-message continues and its parties (MC-R3)."""
+    part_of = resource.get("partOf") or []
+    case_id = shapes.reference_id(part_of[0], "Task") if part_of else None
+    case = store.load_current(ctx.session, resource_type="Task", resource_id=case_id) if case_id else None
+    kind = [c.get("code") for c in (case.as_dict().get("code", {}).get("coding", []) if case else [])]
+    if case is None or "case" not in kind:
+        raise RuleViolation("MC-R3", "A case-message continues a case: partOf names the case (a Task of kind case).",
+                            "Ett ärendemeddelande hör till ett ärende (partOf).", "Communication.partOf")
+    task = case.as_dict()
+    party = shapes.extension(task, "case-party")
+    parties = [task["owner"]["reference"]] + ([party["valueReference"]["reference"]] if party else [])
+    if sender.reference not in parties:
+        raise RuleViolation("MC-R3", "Only the parties of a case write in it.",
+                            "Endast ärendets parter kan skriva i ärendet.", "Communication.sender")
+    return case_id, parties
+
+
+def _recipients(ctx, resource: dict, *, parent: dict | None, case_parties: list[str] | None, sender: Inbox) -> list[Inbox]:
+    given = resource.get("recipient") or []
+    if not given and case_parties is not None:
+        given = [{"reference": ref} for ref in case_parties if ref != sender.reference]
+        resource["recipient"] = given
+    if not given:
+        if parent is not None and (parent.get("sender") or {}).get("reference", "").startswith("HealthcareService/"):
+            raise RuleViolation("MC-R38", "A reply to a message from a shared inbox names its recipient explicitly.",
+                                "Den som svarar ska aktivt välja mottagare.", "Communication.recipient")
+        raise _fail("at least one recipient inbox is required", "Communication.recipient", "required")
+    inboxes: list[Inbox] = []
+    for position, reference in enumerate(given):
+        where = f"Communication.recipient[{position}]"
+        inbox = resolve_inbox(ctx, reference, expression=where)
+        if not inbox.active:
+            raise RuleViolation("MC-R31", "The recipient inbox is closed; nothing new can be delivered to it.",
+                                "Mottagarens inkorg är stängd.", where)
+        if case_parties is not None and inbox.reference not in case_parties:
+            raise RuleViolation("MC-R3", "A case message reaches the parties of the case only.",
+                                "Ärendemeddelanden går endast till ärendets parter.", where)
+        if inbox.reference not in {i.reference for i in inboxes}:
+            inboxes.append(inbox)
+    return inboxes
+
+
+def _caller_kind(ctx) -> str:
+    return {"client": "client", "adapter": "adapter"}.get(ctx.caller.kind, "user")
+
+
+def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
+    """Check the message against our profile and the routine; return where it goes (or raise)."""
+    if resource.get("status") != "completed":
+        raise _fail("a message is sent with status completed", "Communication.status")
+    if _message_key(resource) is None:
+        raise _fail("identifier (the sending system's id for the message) and sender are required",
+                    "Communication.identifier", "required")
+    category = _category(resource)
+    row = next(r for r in table("category_items") if r["category"] == category)
+    sender = resolve_inbox(ctx, resource.get("sender"), expression="Communication.sender")
+    if not sender.active:
+        raise RuleViolation("MC-R31", "The sending inbox is closed.", "Avsändarens inkorg är stängd.", "Communication.sender")
+    sent_by = _sent_by(ctx, resource, sender, row["system_category"] == "true")
+    _authorize_sender(ctx, sender, sent_by, row["system_category"] == "true")
+    thread_id, parent = _thread(ctx, resource)
+    case_id, case_parties = _case(ctx, resource, sender) if category == "case-message" else (None, None)
+    recipients = _recipients(ctx, resource, parent=parent, case_parties=case_parties, sender=sender)
+    for position, recipient in enumerate(recipients):
+        policy.check(
+            Flow(
+                category=category, sender=sender.endpoint, recipient=recipient.endpoint, caller=_caller_kind(ctx),
+                patient="subject" in resource, save_to_journal=_flag(resource, "save-to-journal"),
+                to_self=recipient.reference == sender.reference, dialogue_held=_flag(resource, "dialogue-held"),
+            ),
+            expression=f"Communication.recipient[{position}]" if category not in ("erecept-renewal",) else None,
+        )
+    requester = f"Practitioner/{sent_by}" if sent_by else (
+        sender.reference if sender.is_personal else f"Organization/{sender.organization_id}")
+    return Route(sender, recipients, requester, row["item_kind"], thread_id, case_id)
+
+
+def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPolicy) -> tuple[Stored, bool]:
+    """Route and store a normalised Communication; (original, False) for a retry."""
+    digest = content_hash(resource)
+    original = find_original(ctx, resource)
+    if original is not None:
+        return original, False
+    route = plan(ctx, resource, policy)
+    resource.setdefault("sent", store.instant(ctx.clock()))
+    definition = ctx.registry.resource("Communication")
+    stored = service.write(ctx, definition=definition, resource=resource, resource_id=resource_id or service.new_id(), previous=None)
+    sender_ref, system, value = _message_key(resource)
+    ctx.session.add(MessageKey(sender=sender_ref, system=system, value=value, communication_id=stored.id, content_hash=digest))
+    flagged = _flag(resource, "save-to-journal")
+    ctx.session.add(ThreadMember(communication_id=stored.id, thread_id=route.thread_id or stored.id, save_to_journal=flagged))
+    if flagged:
+        ctx.session.add(JournalForward(communication_id=stored.id, queued_at=ctx.clock(), state="pending"))
+    create_items(ctx, items=[
+        NewItem(
+            owner=recipient.reference, kind=route.item_kind, focus=stored.reference, requester=route.requester,
+            patient=resource.get("subject"), priority=resource.get("priority"),
+            part_of=(f"Task/{route.case_id}",) if route.case_id else (),
+            case_party=route.sender.reference if route.item_kind == "case" else None,
+        )
+        for recipient in route.recipients
+    ])
+    ctx.session.flush()
+    return stored, True
