@@ -170,3 +170,18 @@ def token(hsa_id: str | None, unit: str | None, client: str | None, org: str | N
     else:
         text = tokens.issue_client_token(key=key, client=client, organization=org, now=utcnow(), lifetime=lifetime)
     click.echo(text)
+
+
+@main.command()
+def rules() -> None:
+    """Print the flow rules and the routine they implement; warn when it is past its validity."""
+    from adapter.db import utcnow
+    from adapter.messaging.policy import Routine
+    from adapter.messaging.rules_text import render_rules
+
+    routine = Routine.from_table()
+    click.echo(render_rules(routine))
+    today = utcnow().date()
+    if routine.expired_on(today):
+        click.echo(f"WARNING: routine {routine.document} version {routine.version} was valid until {routine.valid_to}; "
+                   "ask the region for the current version and update mappings/ (the code does not change).", err=True)

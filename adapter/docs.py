@@ -25,7 +25,16 @@ RENDERERS = {
     "unit_inboxes": lambda: _markdown(table("unit_inboxes"), ["organization_kind", "inbox_kind", "identifier_suffix", "rule"]),
     "organization_kinds": lambda: _markdown(table("organization_kinds"), ["code", "is_unit", "municipal", "rule", "note"]),
     "roles": lambda: _markdown(table("roles"), ["code", "administers_directory", "rule", "note"]),
+    "flow_rules": lambda: _flow_rules(),
+    "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),
 }
+
+
+def _flow_rules() -> str:
+    from adapter.messaging.policy import Routine
+    from adapter.messaging.rules_text import render_rules
+
+    return render_rules(Routine.from_table())
 
 
 def render(text: str) -> str:

@@ -74,3 +74,18 @@ def issue(response) -> dict:
 def rule_of(response) -> str | None:
     codings = issue(response).get("details", {}).get("coding", [])
     return codings[0]["code"] if codings else None
+
+
+def bearer(app, *, hsa_id: str | None = None, unit: str | None = None, client: str | None = None, org: str | None = None) -> dict:
+    """An Authorization header with a sandbox token for a user or a system client."""
+    from datetime import timedelta
+
+    from adapter.auth import tokens
+    from adapter.db import utcnow
+
+    key = app.extensions["mc"].key("sandbox_token_key")
+    if client:
+        token = tokens.issue_client_token(key=key, client=client, organization=org, now=utcnow(), lifetime=timedelta(hours=1))
+    else:
+        token = tokens.issue_user_token(key=key, hsa_id=hsa_id, unit=unit, now=utcnow(), lifetime=timedelta(hours=1))
+    return {"Authorization": f"Bearer {token}"}

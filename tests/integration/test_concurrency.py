@@ -53,3 +53,20 @@ def test_two_updates_from_the_same_version_let_exactly_one_win(app, client):
     responses = _race(app, [rename("A"), rename("B")])
     assert sorted(r.status_code for r in responses) == [200, 412]
     assert client.get(f"/fhir/Organization/{created['id']}").get_json()["meta"]["versionId"] == "2"
+
+
+@pytest.mark.usefixtures("postgresql_only")
+def test_two_deliveries_of_the_same_message_at_once_store_one_message(app, client, sandbox):
+    from tests.integration.messaging_helpers import ALFA, KOMMUN_A, MARIA, Sandbox, items, message
+
+    inbox = Sandbox(client)
+    resource = message(inbox.shared(KOMMUN_A), [inbox.shared(ALFA)], sent_by=inbox.personal(MARIA), identifier="race-1")
+
+    def deliver(c):
+        return c.post("/fhir/Communication", json=resource, headers=FHIR_JSON)
+
+    statuses = sorted(r.status_code for r in _race(app, [deliver, deliver]))
+    assert statuses in ([200, 201], [201, 409]), statuses  # 409 "retry": the retry then gets the original
+    assert len(search(client, "Communication")) == 1
+    assert len(items(client, inbox.shared(ALFA))) == 1
+    assert deliver(client).status_code == 200

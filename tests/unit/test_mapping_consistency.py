@@ -33,3 +33,27 @@ def test_every_row_cites_a_rule_of_the_routine():
 
 def test_the_rule_code_system_holds_all_47_rules():
     assert codes("rule") == {f"MC-R{n}" for n in range(1, 48)}
+
+
+def test_every_message_category_has_one_item_row_and_refused_ones_have_no_item():
+    rows = {r["category"]: r for r in table("category_items")}
+    assert sorted(rows) == sorted(codes("message-category"))
+    for category, row in rows.items():
+        assert (row["item_kind"] == "") == (row["rule"] == "MC-R10"), category
+        assert row["item_kind"] == "" or row["item_kind"] in codes("item-kind")
+        assert row["rule"] in codes("rule")
+
+
+def test_flow_rows_are_numbered_in_order_and_cite_rules():
+    rows = table("flow_rules")
+    assert [int(r["order"]) for r in rows] == list(range(1, len(rows) + 1))
+    for row in rows:
+        assert row["rule"] in codes("rule") and row["decision"] in ("allow", "reject")
+        assert row["reason_en"] and row["reason_sv"]
+    assert all(rows[-1][c] == "*" for c in ("category", "sender_inbox", "recipient_inbox", "caller"))
+
+
+def test_the_policys_system_categories_are_the_tables():
+    system = {r["category"] for r in table("category_items") if r["system_category"] == "true"}
+    row = next(r for r in table("flow_rules") if r["rule"] == "MC-R19")
+    assert set(row["category"].split("|")) == system
