@@ -72,15 +72,20 @@ def postgresql_only(is_postgresql):
         pytest.skip("concurrency is tested on PostgreSQL")
 
 
-@pytest.fixture
-def clean_database(database_url):
-    """Empty every table after the test (the schema stays)."""
-    yield
+def empty_tables(database_url: str) -> None:
+    """Delete every row (the schema stays)."""
     engine = make_engine(database_url)
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(text(f"DELETE FROM {table.name}"))
     engine.dispose()
+
+
+@pytest.fixture
+def clean_database(database_url):
+    """Empty every table after the test."""
+    yield
+    empty_tables(database_url)
 
 
 class FixedClock:

@@ -109,4 +109,5 @@ def merge_operation(ctx, resource_id: str, parameters) -> tuple[int, dict]:
     )
     definition = ctx.registry.resource("Organization")
     stored = service.write(ctx.as_adapter(), definition=definition, resource=unit, resource_id=resource_id, previous=current)
+    ctx.registry.emit(ctx, "unit-merged", unit_id=resource_id, successor_id=successor_id)
     return 200, stored.as_dict()

@@ -70,3 +70,14 @@ def check_merge(*, unit_id: str, unit_kind: str, unit_active: bool, current_succ
         raise RuleViolation("MC-R31", "The unit is closed; only an active unit can be merged.",
                             "Enheten är redan stängd.", "Parameters.parameter")
     return False
+
+
+def party_of(org_kinds: set[str] | frozenset[str], municipal_kinds: frozenset[str] = frozenset({"municipality"})) -> str:
+    """Whose inbox: a user with any role at a municipality is municipal (MC-R7, DESIGN.md)."""
+    if not org_kinds:
+        return "unassigned"
+    if org_kinds & municipal_kinds:
+        return "municipal"
+    if org_kinds <= {"school", "other"}:
+        return "school-other"
+    return "care"

@@ -23,7 +23,8 @@ def entry(stored: Stored, *, base_url: str, extra: dict | None = None) -> str:
     return "".join(parts)
 
 
-def _bundle(bundle_type: str, entries: list[str], *, links: list[dict] | None = None, total: int | None = None) -> str:
+def bundle(bundle_type: str, entries: list[str], *, links: list[dict] | None = None, total: int | None = None) -> str:
+    """A Bundle of rendered entries."""
     head: dict = {"resourceType": "Bundle", "type": bundle_type}
     if total is not None:
         head["total"] = total
@@ -49,7 +50,7 @@ def searchset(
     entries += [entry(s, base_url=base_url, extra={"search": {"mode": "include"}}) for s in page.included]
     if outcome is not None:
         entries.append(_dumps({"resource": outcome, "search": {"mode": "outcome"}}))
-    return _bundle("searchset", entries, links=links)
+    return bundle("searchset", entries, links=links)
 
 
 def history(versions: list[Stored], *, base_url: str) -> str:
@@ -67,12 +68,12 @@ def history(versions: list[Stored], *, base_url: str) -> str:
                 },
             )
         )
-    return _bundle("history", entries, total=len(versions))
+    return bundle("history", entries, total=len(versions))
 
 
 def response_bundle(bundle_type: str, entries: list[str]) -> str:
     """A transaction-response or batch-response Bundle from rendered entries."""
-    return _bundle(bundle_type, entries)
+    return bundle(bundle_type, entries)
 
 
 def write_response_entry(stored: Stored, *, base_url: str, status: str) -> str:

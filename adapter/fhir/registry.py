@@ -14,6 +14,7 @@ COMMON_SEARCH_PARAMS = ("_id", "_lastUpdated")
 RESULT_PARAMS = ("_count", "_sort", "_include", "_cursor", "_format", "_total")
 SORT_KEYS = ("_lastUpdated", "-_lastUpdated", "_id", "-_id")
 INTERACTIONS = ("read", "vread", "update", "create", "search-type", "history-instance")
+WITH_PATCH = INTERACTIONS + ("patch",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ class ResourceDefinition:
     # (ctx, *, resource, resource_id) -> (Stored, created): a domain that owns its create
     # (e.g. messaging: duplicate key, flow policy, items) takes over after normalisation.
     create_handler: Callable | None = None
+    # (ctx, *, params, strict, cursors) -> Bundle text: a domain that serves its own searches
+    # (e.g. the inbox feed of Task) instead of the generic index search.
+    search_handler: Callable | None = None
+    # False when the domain indexes the type itself (Task: `inbox_item`), to spare every write
+    # the generic index rows no search reads.
+    generic_index: bool = True
+    # Updates must name the version they change (428 without If-Match), e.g. inbox items.
+    require_if_match: bool = False
     interactions: tuple[str, ...] = INTERACTIONS
 
     @property
@@ -69,6 +78,16 @@ class Registry:
     def __init__(self) -> None:
         self.resources: dict[str, ResourceDefinition] = {}
         self.operations: dict[tuple[str, str], Operation] = {}
+        self.listeners: dict[str, list[Callable]] = {}
+
+    def on(self, event: str, listener: Callable) -> None:
+        """Call `listener(ctx, **details)` when a domain emits `event` (e.g. "unit-merged")."""
+        self.listeners.setdefault(event, []).append(listener)
+
+    def emit(self, ctx, event: str, **details) -> None:
+        """Tell the other domains, in the same transaction, that something happened."""
+        for listener in self.listeners.get(event, []):
+            listener(ctx, **details)
 
     def add_resource(self, definition: ResourceDefinition) -> None:
         """Serve a resource type."""

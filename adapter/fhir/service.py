@@ -9,7 +9,9 @@ import json
 import uuid
 from urllib.parse import parse_qsl
 
-from adapter.errors import MalformedRequest, NotFound, NotSupported, PreconditionFailed
+from adapter.errors import (
+    MalformedRequest, NotFound, NotSupported, PreconditionFailed, PreconditionRequired, UnprocessableResource,
+)
 from adapter.fhir import store
 from adapter.fhir.references import normalise_identifiers, resolve_references
 from adapter.fhir.registry import ResourceDefinition
@@ -125,7 +127,10 @@ def update(
     pending: set[str] = frozenset(),
 ) -> tuple[Stored, bool]:
     """Update (or create with a client id) a resource; returns (stored, created)."""
-    require_interaction(definition_for(ctx, resource_type), "update")
+    definition = definition_for(ctx, resource_type)
+    require_interaction(definition, "update")
+    if definition.require_if_match and if_match is None and not ctx.caller.is_adapter:
+        raise PreconditionRequired.simple(f"updating a {resource_type} needs If-Match with the version you read (W/\"n\")")
     if isinstance(resource, dict) and resource.get("id") != resource_id:
         raise MalformedRequest.simple(
             f"the resource's id must equal the id in the URL ('{resource_id}')", code="invalid", expression=f"{resource_type}.id"
@@ -187,6 +192,27 @@ def history(ctx, *, resource_type: str, resource_id: str, count: int) -> list[St
     """Versions of one resource, newest first (404 if none)."""
     read(ctx, resource_type=resource_type, resource_id=resource_id)
     return store.history(ctx.session, resource_type=resource_type, resource_id=resource_id, limit=count)
+
+
+def patch(ctx, *, resource_type: str, resource_id: str, operations, if_match: int | None) -> tuple[Stored, bool]:
+    """Apply a JSON Patch (RFC 6902) to the current version, then update as with PUT."""
+    import jsonpatch
+
+    definition = definition_for(ctx, resource_type)
+    require_interaction(definition, "patch")
+    current = read(ctx, resource_type=resource_type, resource_id=resource_id)
+    if not isinstance(operations, list):
+        raise MalformedRequest.simple("a JSON Patch is an array of operations")
+    try:
+        patched = jsonpatch.JsonPatch(operations).apply(current.as_dict())
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise PreconditionFailed.simple(f"a JSON Patch test failed: {exc}") from None
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as exc:
+        raise UnprocessableResource.simple(f"the JSON Patch cannot be applied: {exc}", code="invalid") from None
+    if not isinstance(patched, dict):
+        raise UnprocessableResource.simple("the JSON Patch must leave a resource", code="invalid")
+    patched.pop("meta", None)
+    return update(ctx, resource_type=resource_type, resource_id=resource_id, resource=patched, if_match=if_match)
 
 
 def refuse_delete(resource_type: str) -> None:

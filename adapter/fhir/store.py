@@ -119,7 +119,8 @@ def persist(
             **owner, version=version, last_updated=now, method="POST" if previous is None else "PUT", content=content
         )
     )
-    _reindex(session, definition=definition, resource=resource, base_url=base_url, replace=previous is not None)
+    if definition.generic_index:
+        _reindex(session, definition=definition, resource=resource, base_url=base_url, replace=previous is not None)
     _claim_unique_identifiers(session, definition=definition, resource=resource, replace=previous is not None)
     return Stored(definition.name, resource_id, version, now, content)
 

@@ -74,6 +74,9 @@ def _search(resource_type: str):
     service.require_interaction(definition, "search-type")
     app_state = state()
     cursors = app_state.cursors()
+    if definition.search_handler is not None:
+        return _json_response(definition.search_handler(
+            ctx, params=list(request.args.items(multi=True)), strict=prefers("handling", "strict"), cursors=cursors))
     search = parse_search(
         definition, list(request.args.items(multi=True)), strict=prefers("handling", "strict"),
         base_url=ctx.config.fhir_base_url, default_count=ctx.config.default_page_size,
@@ -132,6 +135,16 @@ def _update(resource_type: str, resource_id: str):
     return _resource_response(stored, 201 if created else 200)
 
 
+def _patch(resource_type: str, resource_id: str):
+    ctx = context()
+    service.definition_for(ctx, resource_type)
+    operations = read_fhir_json({"application/json-patch+json"})
+    stored, _ = service.patch(ctx, resource_type=resource_type, resource_id=resource_id, operations=operations,
+                              if_match=if_match_version())
+    commit()
+    return _resource_response(stored, 200)
+
+
 def _delete(resource_type: str, resource_id: str):
     service.definition_for(context(), resource_type)
     service.refuse_delete(resource_type)
@@ -176,6 +189,7 @@ def fhir_blueprint() -> Blueprint:
     bp.add_url_rule("/<resource_type>", "conditional_update", _conditional_update, methods=["PUT"])
     bp.add_url_rule("/<resource_type>/<resource_id>", "read", _read, methods=["GET"])
     bp.add_url_rule("/<resource_type>/<resource_id>", "update", _update, methods=["PUT"])
+    bp.add_url_rule("/<resource_type>/<resource_id>", "patch", _patch, methods=["PATCH"])
     bp.add_url_rule("/<resource_type>/<resource_id>", "delete", _delete, methods=["DELETE"])
     bp.add_url_rule("/<resource_type>/<resource_id>/_history", "history", _history, methods=["GET"])
     bp.add_url_rule("/<resource_type>/<resource_id>/_history/<version>", "vread", _vread, methods=["GET"])

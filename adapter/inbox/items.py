@@ -21,6 +21,7 @@ class NewItem:
     priority: str | None = None
     part_of: tuple[str, ...] = ()
     case_party: str | None = None
+    due: str | None = None  # restriction.period.end
     extensions: tuple[dict, ...] = field(default_factory=tuple)
 
 
@@ -42,6 +43,8 @@ def item_resource(item: NewItem, *, authored_on: str) -> dict:
         task["priority"] = item.priority
     if item.requester:
         task["requester"] = {"reference": item.requester}
+    if item.due:
+        task["restriction"] = {"period": {"end": item.due}}
     if item.part_of:
         task["partOf"] = [{"reference": ref} for ref in item.part_of]
     extensions = list(item.extensions)

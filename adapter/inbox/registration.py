@@ -1,27 +1,43 @@
-"""Inbox items as Task: read and searched here; created by the adapter, never by clients (yet)."""
+"""Inbox items as Task: polled per inbox, updated by recipients, reminders created by users."""
 
 from __future__ import annotations
 
-from adapter.fhir.registry import Registry, ResourceDefinition, SearchParam
+from functools import partial
+
+from adapter.fhir.registry import WITH_PATCH, Operation, Registry, ResourceDefinition, SearchParam
+from adapter.identifiers import BASE
+from adapter.inbox import feed, moves, tasks, trash, updates
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
 
 def register(registry: Registry) -> None:
-    """Serve Task (read, vread, search, history)."""
+    """Serve Task, the inboxes' $empty-trash, and move items when units merge."""
     params = (
-        SearchParam("owner", "reference", ("Task.owner",), "The inbox", targets=("Practitioner", "HealthcareService"), definition=f"{R4}/Task-owner"),
-        SearchParam("focus", "reference", ("Task.focus",), "What the item is about", definition=f"{R4}/Task-focus"),
-        SearchParam("code", "token", ("Task.code",), "The item-kind", definition=f"{R4}/Task-code"),
+        SearchParam("owner", "reference", ("Task.owner",), "The inbox polled (required)", targets=("Practitioner", "HealthcareService"), definition=f"{R4}/Task-owner"),
         SearchParam("status", "token", ("Task.status",), "requested, in-progress, on-hold, completed", definition=f"{R4}/Task-status"),
-        SearchParam("business-status", "token", ("Task.businessStatus",), "The item-status", definition=f"{R4}/Task-business-status"),
-        SearchParam("requester", "reference", ("Task.requester",), "Who sent it", definition=f"{R4}/Task-requester"),
-        SearchParam("part-of", "reference", ("Task.partOf",), "The case an item belongs to", targets=("Task",), definition=f"{R4}/Task-part-of"),
-        SearchParam("patient", "reference", ("Task.for",), "The patient (also patient:identifier)", definition=f"{R4}/Task-patient"),
-        SearchParam("authored-on", "date", ("Task.authoredOn",), "When the item arrived", definition=f"{R4}/Task-authored-on"),
+        SearchParam("code", "token", ("Task.code",), "The item-kind", definition=f"{R4}/Task-code"),
+        SearchParam("folder", "token", (), "The folder (MC-R13); priority is computed at query time (MC-R14); trash (MC-R22)",
+                    definition=f"{BASE}/SearchParameter/Task-folder"),
+        SearchParam("due", "date", ("Task.restriction.period.end",), "The due date", definition=f"{BASE}/SearchParameter/Task-due"),
+        SearchParam("assignee", "reference", (), "The member a shared-inbox item is assigned to (MC-R37)",
+                    targets=("Practitioner",), definition=f"{BASE}/SearchParameter/Task-assignee"),
+        SearchParam("focus", "reference", ("Task.focus",), "What the item is about", definition=f"{R4}/Task-focus"),
     )
     registry.add_resource(ResourceDefinition(
         name="Task",
         search_params={p.name: p for p in params},
-        interactions=("read", "vread", "search-type", "history-instance"),
+        profile=updates.task_profile,
+        after_write=feed.project_item,
+        create_handler=tasks.create_task,
+        search_handler=feed.search_tasks,
+        generic_index=False,
+        require_if_match=True,
+        interactions=WITH_PATCH,
     ))
+    for inbox_type in ("Practitioner", "HealthcareService"):
+        registry.add_operation(Operation(
+            resource_type=inbox_type, name="empty-trash", handler=partial(trash.empty_trash, inbox_type),
+            description="Delete the items in this inbox's trash now (MC-R22); the clinical resources stay",
+        ))
+    registry.on("unit-merged", moves.move_open_items)

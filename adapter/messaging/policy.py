@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from adapter.directory.rules import party_of  # noqa: F401  (re-exported: the policy's party dimension)
 from adapter.errors import RuleViolation
 from adapter.mappings import codes, table
 
@@ -60,17 +61,6 @@ class FlowBlocked(RuleViolation):
     def __init__(self, decision: Decision, expression: str | None = None):
         super().__init__(decision.rule, decision.reason_en, decision.reason_sv, expression or decision.expression)
         self.decision = decision
-
-
-def party_of(org_kinds: set[str] | frozenset[str], municipal_kinds: frozenset[str] = frozenset({"municipality"})) -> str:
-    """Whose inbox: a user with any role at a municipality is municipal (MC-R7, DESIGN.md)."""
-    if not org_kinds:
-        return "unassigned"
-    if org_kinds & municipal_kinds:
-        return "municipal"
-    if org_kinds <= {"school", "other"}:
-        return "school-other"
-    return "care"
 
 
 def _cell(value: str, universe: frozenset[str] | None) -> frozenset | None:

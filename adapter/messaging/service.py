@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import exists, select
 
@@ -16,10 +17,11 @@ from adapter.errors import Conflict, Forbidden, Issue, RuleViolation, Unprocessa
 from adapter.fhir import service, store
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
+from adapter.inbox.tasks import due_after
 from adapter.mappings import code_system_url, codes, extension_url, table
-from adapter.messaging.endpoints import Inbox, is_member, resolve_inbox
+from adapter.directory.inboxes import Inbox, is_member, resolve_inbox
 from adapter.messaging.models import JournalForward, MessageKey, ThreadMember
-from adapter.messaging.policy import Flow, FlowPolicy
+from adapter.messaging.policy import Endpoint, Flow, FlowPolicy
 
 CATEGORY = code_system_url("message-category")
 
@@ -213,7 +215,7 @@ def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
     for position, recipient in enumerate(recipients):
         policy.check(
             Flow(
-                category=category, sender=sender.endpoint, recipient=recipient.endpoint, caller=_caller_kind(ctx),
+                category=category, sender=Endpoint(sender.kind, sender.party), recipient=Endpoint(recipient.kind, recipient.party), caller=_caller_kind(ctx),
                 patient="subject" in resource, save_to_journal=_flag(resource, "save-to-journal"),
                 to_self=recipient.reference == sender.reference, dialogue_held=_flag(resource, "dialogue-held"),
             ),
@@ -246,6 +248,7 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
             patient=resource.get("subject"), priority=resource.get("priority"),
             part_of=(f"Task/{route.case_id}",) if route.case_id else (),
             case_party=route.sender.reference if route.item_kind == "case" else None,
+            due=due_after(route.item_kind, datetime.fromisoformat(resource["sent"].replace("Z", "+00:00"))),
         )
         for recipient in route.recipients
     ])

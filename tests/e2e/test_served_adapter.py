@@ -9,6 +9,8 @@ import time
 import pytest
 import requests
 
+from tests.conftest import empty_tables
+
 pytestmark = pytest.mark.e2e
 
 
@@ -52,15 +54,7 @@ def served(tmp_path_factory, database_url):
     process.terminate()
     process.wait(30)
     if database_url.startswith("postgresql"):
-        from sqlalchemy import text
-
-        from adapter.db import Base, make_engine
-
-        engine = make_engine(database_url)
-        with engine.begin() as connection:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(text(f"DELETE FROM {table.name}"))
-        engine.dispose()
+        empty_tables(database_url)
 
 
 def test_serve_on_the_embedded_default_loads_the_sandbox_and_answers_with_links_to_its_public_base(served, database_url):

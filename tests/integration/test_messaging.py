@@ -247,11 +247,13 @@ def test_a_message_needs_an_identifier_and_a_category(client, inbox):
     assert issue(send(client, resource))["code"] == "code-invalid"
 
 
-def test_messages_are_never_updated_and_items_not_created_by_clients(client, inbox):
+def test_messages_are_never_updated_and_message_items_come_only_from_messages(client, inbox):
     stored = send(client, message(inbox.personal(ANNA), [inbox.personal(JON)])).get_json()
     assert client.put(f"/fhir/Communication/{stored['id']}", json=stored, headers=FHIR_JSON).status_code == 405
-    task = {"resourceType": "Task", "status": "requested", "intent": "order"}
-    assert client.post("/fhir/Task", json=task, headers=FHIR_JSON).status_code == 405
+    task = {"resourceType": "Task", "status": "requested", "intent": "order", "owner": {"reference": inbox.personal(JON)},
+            "code": {"coding": [{"system": "https://meddelandecenter-adapter.github.io/fhir/CodeSystem/item-kind", "code": "message"}]}}
+    response = client.post("/fhir/Task", json=task, headers=FHIR_JSON)
+    assert response.status_code == 422 and issue(response)["expression"] == ["Task.code"]
 
 
 def test_sent_items_and_searches(client, inbox):

@@ -6,11 +6,10 @@ import json
 from dataclasses import dataclass
 
 from adapter.directory import lookups, shapes
-from adapter.directory.rules import is_municipal
+from adapter.directory.rules import is_municipal, party_of
 from adapter.errors import Issue, UnprocessableResource
 from adapter.fhir import store
 from adapter.mappings import table
-from adapter.messaging.policy import Endpoint, party_of
 
 INBOX_TYPES = ("Practitioner", "HealthcareService")
 
@@ -25,10 +24,6 @@ class Inbox:
     active: bool
     organization_id: str | None = None  # a shared inbox's unit
     organization_hsa_id: str | None = None
-
-    @property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self.kind, self.party)
 
     @property
     def is_personal(self) -> bool:

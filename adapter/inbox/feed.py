@@ -1,0 +1,267 @@
+"""The inbox feed: Tasks projected into `inbox_item`, polled in commit order.
+
+Why polling never misses an item
+--------------------------------
+Every change of an item takes a new feed position (xid, pos) inside its writing transaction,
+and a poller continues after the last position it saw.
+
+- PostgreSQL: a sequence value is taken before commit, so plain sequence order is not commit
+  order: a transaction holding position 5 may commit after one holding 6, and a poller that
+  has seen 6 would never see 5. So each change also records its transaction's id
+  (`pg_current_xact_id()`), the feed is ordered by (xid, pos), and a poll shows only changes
+  whose xid is below `pg_snapshot_xmin(pg_current_snapshot())`. Every transaction with an xid
+  below that horizon has finished; every transaction still running, or starting later, has
+  an xid at or above it. A change the poller cannot see yet therefore sorts after every change
+  it has been shown, and it is not skipped.
+- SQLite serialises writers (BEGIN IMMEDIATE), so a counter taken inside the writing
+  transaction already follows commit order; xid is 0.
+
+An item changed twice between polls is shown once, in its latest state, at its latest position.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import BigInteger, Text, and_, cast, func, insert, or_, select, text, tuple_, update
+
+from adapter.errors import Issue, MalformedRequest
+from adapter.fhir import bundles
+from adapter.fhir.models import ResourceRow
+from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values
+from adapter.fhir.store import Stored
+from adapter.fhir.validation import parse_reference
+from adapter.inbox import rules
+from adapter.inbox.models import FeedCounter, InboxItem
+from adapter.mappings import codes, extension_url
+
+FEED_PARAMS = {"owner", "status", "code", "folder", "due", "assignee", "focus", "_lastUpdated", "_count", "_cursor", "_format"}
+
+
+def _xid_and_sequence_sql() -> str:
+    return "SELECT pg_current_xact_id()::text::bigint, nextval('inbox_feed_seq')"
+
+
+def next_position(session) -> tuple[int, int]:
+    """A new feed position inside the current (writing) transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        xid, pos = session.execute(text(_xid_and_sequence_sql())).one()
+        return int(xid), int(pos)
+    value = session.execute(
+        update(FeedCounter).where(FeedCounter.id == 1).values(value=FeedCounter.value + 1).returning(FeedCounter.value)
+    ).scalar()
+    if value is None:
+        session.execute(insert(FeedCounter).values(id=1, value=1))
+        value = 1
+    return 0, int(value)
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _kind(task: dict) -> str:
+    return next((c["code"] for c in task.get("code", {}).get("coding", []) if c.get("system", "").endswith("/item-kind")), "message")
+
+
+def _extension(task: dict, name: str) -> dict | None:
+    url = extension_url(name)
+    return next((e for e in task.get("extension", []) if e.get("url") == url), None)
+
+
+def projection(task: dict) -> dict:
+    """The `inbox_item` columns of a Task."""
+    assignee = _extension(task, "assignee")
+    trashed = _extension(task, "trashed")
+    return {
+        "owner": task["owner"]["reference"],
+        "kind": _kind(task),
+        "status": task["status"],
+        "priority": task.get("priority"),
+        "due": _instant(task.get("restriction", {}).get("period", {}).get("end")),
+        "assignee": (assignee or {}).get("valueReference", {}).get("reference"),
+        "focus": task.get("focus", {}).get("reference"),
+        "trashed_at": _instant((trashed or {}).get("valueDateTime")),
+        "last_updated": _instant(task["meta"]["lastUpdated"]),
+    }
+
+
+def project_item(ctx, task: dict, previous: dict | None) -> None:
+    """After a Task is stored: its inbox row, at a new feed position (Task `after_write`)."""
+    xid, pos = next_position(ctx.session)
+    values = {**projection(task), "feed_xid": xid, "feed_pos": pos}
+    if previous is None:
+        ctx.session.execute(insert(InboxItem).values(task_id=task["id"], **values))
+    else:
+        ctx.session.execute(update(InboxItem).where(InboxItem.task_id == task["id"]).values(**values))
+
+
+@dataclass
+class FeedQuery:
+    """A parsed poll of one inbox."""
+
+    owner: str
+    conditions: list = field(default_factory=list)
+    count: int = 50
+    after: tuple[int, int] = (0, 0)
+    honoured: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _bad(message: str, expression: str) -> MalformedRequest:
+    return MalformedRequest(Issue("invalid", message, expression))
+
+
+def _reference_value(name: str, raw: str, targets: tuple[str, ...]) -> str:
+    parsed = parse_reference(raw)
+    if parsed is None or parsed[0] is not None or parsed[1] not in targets:
+        raise _bad(f"{name} is a reference to {' or '.join(targets)}, e.g. {targets[0]}/<id>", name)
+    return f"{parsed[1]}/{parsed[2]}"
+
+
+def _codes(name: str, raw: str, code_system: str) -> list[str]:
+    values = []
+    for value in _split_values(name, raw):
+        code = value.rpartition("|")[2]
+        if code not in codes(code_system) and code_system != "task-status":
+            raise _bad(f"'{code}' is not a code of {code_system}", name)
+        values.append(code)
+    return values
+
+
+def parse_feed(params: list[tuple[str, str]], *, strict: bool, now: datetime, default_count: int, max_count: int,
+               cursors: CursorCodec) -> FeedQuery:
+    """Check a poll's parameters; `owner` names the one inbox polled."""
+    owners = [v for k, v in params if k == "owner"]
+    if len(owners) != 1:
+        raise MalformedRequest(Issue("required", "Task searches poll one inbox: give exactly one owner=Practitioner/<id> or HealthcareService/<id>", "owner"))
+    query = FeedQuery(owner=_reference_value("owner", owners[0], ("HealthcareService", "Practitioner")), count=default_count)
+    folder_given = False
+    for name, raw in params:
+        if name not in FEED_PARAMS:
+            if strict:
+                raise MalformedRequest(Issue("not-supported", f"unknown search parameter '{name}' for Task", name))
+            query.ignored.append(name)
+            continue
+        if name != "_cursor":
+            query.honoured.append((name, raw))
+        if name == "status":
+            allowed = {"requested", "in-progress", "on-hold", "completed"}
+            values = [v for v in _split_values(name, raw)]
+            if not set(values) <= allowed:
+                raise _bad(f"status is one of {', '.join(sorted(allowed))}", name)
+            query.conditions.append(InboxItem.status.in_(values))
+        elif name == "code":
+            query.conditions.append(InboxItem.kind.in_(_codes(name, raw, "item-kind")))
+        elif name == "folder":
+            folder_given = True
+            query.conditions.append(_folder_condition(_codes(name, raw, "folder"), now))
+        elif name == "due":
+            prefix, start, end = _date_range(name, raw)
+            query.conditions.append(and_(InboxItem.due.is_not(None), _range_condition(prefix, start, end, InboxItem.due, InboxItem.due)))
+        elif name == "assignee":
+            query.conditions.append(InboxItem.assignee == _reference_value(name, raw, ("Practitioner",)))
+        elif name == "focus":
+            parsed = parse_reference(raw)
+            if parsed is None or parsed[0] is not None:
+                raise _bad("focus is a relative reference, e.g. Communication/<id>", name)
+            query.conditions.append(InboxItem.focus == f"{parsed[1]}/{parsed[2]}")
+        elif name == "_lastUpdated":
+            prefix, start, end = _date_range(name, raw)
+            query.conditions.append(_range_condition(prefix, start, end, InboxItem.last_updated, InboxItem.last_updated))
+        elif name == "_count":
+            if not raw.isdigit():
+                raise _bad("_count must be a non-negative whole number", name)
+            query.count = min(int(raw), max_count)
+        elif name == "_cursor":
+            payload = cursors.decode(raw)
+            if payload.get("t") != "Task" or payload.get("o") != query.owner:
+                raise _bad("the cursor belongs to another inbox's feed", name)
+            try:
+                query.after = (int(payload["k"][0]), int(payload["k"][1]))
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise _bad("the paging cursor is invalid", name) from None
+    if not folder_given:
+        query.conditions.append(InboxItem.trashed_at.is_(None))  # default searches leave the trash out (MC-R22)
+    return query
+
+
+def _folder_condition(folders: list[str], now: datetime):
+    alternatives = []
+    for folder in folders:
+        if folder == rules.TRASH:
+            alternatives.append(InboxItem.trashed_at.is_not(None))
+        elif folder == rules.PRIORITY:
+            alternatives.append(and_(
+                InboxItem.trashed_at.is_(None),
+                InboxItem.status != "completed",
+                or_(InboxItem.kind.in_(rules.priority_kinds()), InboxItem.priority.in_(rules.high_priorities()),
+                    InboxItem.due < now),
+            ))
+        else:
+            alternatives.append(and_(InboxItem.trashed_at.is_(None), InboxItem.kind.in_(rules.kinds_in_folder(folder))))
+    return or_(*alternatives)
+
+
+def _visible_horizon(session):
+    """On PostgreSQL, only changes of transactions that have all finished (see the module docstring)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return InboxItem.feed_xid < cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
+    return None
+
+
+@dataclass
+class FeedPage:
+    """One page of a poll."""
+
+    items: list[Stored]
+    last: tuple[int, int]
+    more: bool
+
+
+def run_feed(ctx, query: FeedQuery) -> FeedPage:
+    """One page of the inbox's feed after the query's position, in feed order."""
+    conditions = [InboxItem.owner == query.owner, tuple_(InboxItem.feed_xid, InboxItem.feed_pos) > query.after, *query.conditions]
+    horizon = _visible_horizon(ctx.session)
+    if horizon is not None:
+        conditions.append(horizon)
+    if query.count == 0:
+        return FeedPage([], query.after, False)
+    rows = ctx.session.execute(
+        select(InboxItem.feed_xid, InboxItem.feed_pos, ResourceRow)
+        .join(ResourceRow, and_(ResourceRow.resource_type == "Task", ResourceRow.id == InboxItem.task_id))
+        .where(*conditions)
+        .order_by(InboxItem.feed_xid, InboxItem.feed_pos)
+        .limit(query.count + 1)
+    ).all()
+    page = rows[: query.count]
+    last = (int(page[-1][0]), int(page[-1][1])) if page else query.after
+    return FeedPage([Stored.of(row[2]) for row in page], last, len(rows) > query.count)
+
+
+def feed_bundle(ctx, query: FeedQuery, page: FeedPage, cursors: CursorCodec) -> str:
+    """The searchset: `next` while more exists, and always a signed `resume` cursor."""
+    base = ctx.config.fhir_base_url
+    cursor = cursors.encode({"t": "Task", "o": query.owner, "k": list(page.last)})
+    links = [{"relation": "self", "url": f"{base}/Task?" + urlencode(query.honoured)}]
+    if page.more:
+        links.append({"relation": "next", "url": f"{base}/Task?" + urlencode([*query.honoured, ("_cursor", cursor)])})
+    resume = [(k, v) for k, v in query.honoured if k != "_count"] + [("_cursor", cursor)]
+    links.append({"relation": "resume", "url": f"{base}/Task?" + urlencode(resume)})
+    entries = [bundles.entry(s, base_url=base, extra={"search": {"mode": "match"}}) for s in page.items]
+    if query.ignored:
+        outcome = {"resourceType": "OperationOutcome", "issue": [{
+            "severity": "warning", "code": "not-supported",
+            "diagnostics": f"ignored unknown search parameters: {', '.join(sorted(set(query.ignored)))}"}]}
+        entries.append(json.dumps({"resource": outcome, "search": {"mode": "outcome"}}))
+    return bundles.bundle("searchset", entries, links=links)
+
+
+def search_tasks(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: CursorCodec) -> str:
+    """`GET /fhir/Task?owner=...`: one page of the inbox's feed, as a Bundle."""
+    query = parse_feed(params, strict=strict, now=ctx.clock(), default_count=ctx.config.default_page_size,
+                       max_count=ctx.config.max_page_size, cursors=cursors)
+    return feed_bundle(ctx, query, run_feed(ctx, query), cursors)

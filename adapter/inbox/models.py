@@ -1,0 +1,48 @@
+"""The inbox's own tables: one row per item for folders and polling, and the feed counter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adapter.db import Base
+
+
+class InboxItem(Base):
+    """A Task projected for its inbox: what polling, folders and purging read (the JSON is in `resource`).
+
+    (feed_xid, feed_pos) is the item's place in its inbox's feed, taken anew at every change:
+    on PostgreSQL the writing transaction's id and a sequence value, on SQLite 0 and a counter.
+    """
+
+    __tablename__ = "inbox_item"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(130), nullable=False)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    priority: Mapped[str | None] = mapped_column(String(10))
+    due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assignee: Mapped[str | None] = mapped_column(String(130))
+    focus: Mapped[str | None] = mapped_column(String(130))
+    trashed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    feed_xid: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    feed_pos: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (
+        Index("ix_inbox_item_feed", "owner", "feed_xid", "feed_pos"),
+        Index("ix_inbox_item_trashed", "trashed_at"),
+        Index("ix_inbox_item_focus", "focus"),
+    )
+
+
+class FeedCounter(Base):
+    """SQLite's feed position: one row, incremented inside the (serialised) writing transaction."""
+
+    __tablename__ = "feed_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -1,0 +1,85 @@
+"""Items created directly as Task: reminders by users (MC-R20, MC-R21), unsigned documentation by systems."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from adapter.directory import shapes
+from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource
+from adapter.fhir import service
+from adapter.fhir.dates import STOCKHOLM
+from adapter.fhir.store import Stored
+from adapter.inbox import rules
+from adapter.mappings import code_system_url, table
+from adapter.directory.inboxes import resolve_inbox
+
+ITEM_KIND = code_system_url("item-kind")
+
+
+def _kind(task: dict) -> str | None:
+    found = [c.get("code") for c in task.get("code", {}).get("coding", []) if c.get("system") == ITEM_KIND]
+    return found[0] if len(found) == 1 else None
+
+
+def due_after(kind: str, start: datetime) -> str | None:
+    """The deadline a kind of item gets from its start (e.g. FK question/answer: two weeks, MC-R19)."""
+    for row in table("item_deadlines"):
+        if row["item_kind"] == kind:
+            local = start.astimezone(STOCKHOLM) + timedelta(days=int(row["days"]))
+            return local.isoformat(timespec="seconds")
+    return None
+
+
+def _check_reminder(ctx, task: dict) -> None:
+    if ctx.caller.kind != "user" and ctx.caller.kind != "anonymous":
+        raise Forbidden.simple("reminders are created by users")
+    owner = resolve_inbox(ctx, task.get("owner"), expression="Task.owner")
+    if not owner.is_personal:
+        raise RuleViolation("MC-R20", "A reminder goes to a personal inbox (Work items).",
+                            "En påminnelse hamnar i en personlig inkorg.", "Task.owner")
+    requester = task.get("requester", {}).get("reference")
+    if ctx.caller.kind == "user":
+        mine = f"Practitioner/{ctx.caller.practitioner_id}"
+        if requester not in (None, mine):
+            raise Forbidden.simple("a user creates reminders as themself (requester)")
+        task["requester"] = {"reference": mine}
+        requester = mine
+    if not task.get("restriction", {}).get("period", {}).get("end"):
+        raise UnprocessableResource(Issue("required", "a reminder has a due date (restriction.period.end)", "Task.restriction"))
+    if owner.reference != requester:
+        held = shapes.extension(task, "dialogue-held")
+        if not (held and held.get("valueBoolean") is True):
+            raise RuleViolation("MC-R21", "A reminder to someone else needs a dialogue with them first (dialogue-held).",
+                                "Påminnelse till annan får skapas först efter dialog med mottagaren.", "Task.extension")
+        if owner.party == "municipal":
+            raise RuleViolation("MC-R7", "Municipal users are reached through their shared inboxes only, never a personal inbox.",
+                                "Kommunala användare nås endast via delade inkorgar.", "Task.owner")
+
+
+def _check_unsigned_documentation(ctx, task: dict) -> None:
+    if ctx.caller.kind not in ("client", "adapter", "anonymous"):
+        raise Forbidden.simple("unsigned documentation items come from the EHR (a system client)")
+    owner = resolve_inbox(ctx, task.get("owner"), expression="Task.owner")
+    if not owner.is_personal:
+        raise UnprocessableResource(Issue("invalid", "unsigned documentation belongs to its author's personal inbox", "Task.owner"))
+    if not shapes.reference_id(task.get("focus"), "DocumentReference"):
+        raise UnprocessableResource(Issue("required", "focus names the unsigned DocumentReference", "Task.focus"))
+
+
+CREATORS = {"reminder": _check_reminder, "unsigned-documentation": _check_unsigned_documentation}
+
+
+def create_task(ctx, *, resource: dict, resource_id: str | None = None) -> tuple[Stored, bool]:
+    """`POST /fhir/Task`: the kinds users and systems create directly; others come from their flows."""
+    kind = _kind(resource)
+    if kind not in CREATORS:
+        raise UnprocessableResource(Issue(
+            "business-rule", f"items of kind {kind or '(none)'} are created by their own flow (messages, results, orders); "
+            f"Task create takes {', '.join(sorted(CREATORS))}", "Task.code"))
+    if resource.get("status") != "requested" or resource.get("intent") != "order":
+        raise UnprocessableResource(Issue("invariant", "a new item has status requested and intent order", "Task.status"))
+    CREATORS[kind](ctx, resource)
+    resource["businessStatus"] = {"coding": [{"system": code_system_url("item-status"), "code": rules.item_status("requested")}]}
+    resource.setdefault("authoredOn", ctx.clock().isoformat())
+    definition = ctx.registry.resource("Task")
+    return service.write(ctx, definition=definition, resource=resource, resource_id=resource_id or service.new_id(), previous=None), True
