@@ -185,3 +185,22 @@ def rules() -> None:
     if routine.expired_on(today):
         click.echo(f"WARNING: routine {routine.document} version {routine.version} was valid until {routine.valid_to}; "
                    "ask the region for the current version and update mappings/ (the code does not change).", err=True)
+
+
+@main.command("purge-trash")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+def purge_trash(batch_size: int) -> None:
+    """Delete items trashed 30 days ago or more (MC-R22). Idempotent; several hosts may run it at once."""
+    from adapter.inbox.trash import purge_batch
+
+    config = _config()
+    _prepare_database(config)
+    app_state = _app_state(config)
+    total = 0
+    while True:
+        with app_state.sessions.begin() as session:
+            deleted = purge_batch(session, now=app_state.clock(), limit=batch_size)
+        total += deleted
+        if deleted < batch_size:
+            break
+    click.echo(json.dumps({"purged": total}))

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from sqlalchemy import BigInteger, Text, and_, cast, func, insert, or_, select, text, tuple_, update
 
 from adapter.errors import Issue, MalformedRequest
-from adapter.fhir import bundles
+from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
 from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values
 from adapter.fhir.store import Stored
@@ -60,7 +60,19 @@ def next_position(session) -> tuple[int, int]:
 
 
 def _instant(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    """A stored instant in UTC: SQLite keeps a datetime's wall-clock digits and drops its zone."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc) if value else None
+
+
+def _due(value: str | None) -> datetime | None:
+    """An item is due at its dateTime, or at the end of its due date (Europe/Stockholm)."""
+    if not value:
+        return None
+    try:
+        start, end = dates.period(value)
+    except ValueError:
+        return None
+    return start if "T" in value else end
 
 
 def _kind(task: dict) -> str:
@@ -81,7 +93,7 @@ def projection(task: dict) -> dict:
         "kind": _kind(task),
         "status": task["status"],
         "priority": task.get("priority"),
-        "due": _instant(task.get("restriction", {}).get("period", {}).get("end")),
+        "due": _due(task.get("restriction", {}).get("period", {}).get("end")),
         "assignee": (assignee or {}).get("valueReference", {}).get("reference"),
         "focus": task.get("focus", {}).get("reference"),
         "trashed_at": _instant((trashed or {}).get("valueDateTime")),

@@ -37,7 +37,7 @@ def register(registry: Registry) -> None:
     ))
     for inbox_type in ("Practitioner", "HealthcareService"):
         registry.add_operation(Operation(
-            resource_type=inbox_type, name="empty-trash", handler=partial(trash.empty_trash, inbox_type),
+            resource_type=inbox_type, name="empty-trash", handler=partial(trash.empty_trash, resource_type=inbox_type),
             description="Delete the items in this inbox's trash now (MC-R22); the clinical resources stay",
         ))
     registry.on("unit-merged", moves.move_open_items)

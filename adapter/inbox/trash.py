@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
+from adapter.fhir import service
 from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex
 from adapter.inbox.models import InboxItem
 from adapter.inbox.updates import check_may_handle
@@ -41,8 +42,9 @@ def purge_batch(session, *, now, limit: int = 500) -> int:
     return len(task_ids)
 
 
-def empty_trash(ctx, resource_type: str, resource_id: str, parameters) -> tuple[int, dict]:
+def empty_trash(ctx, resource_id: str, parameters, *, resource_type: str) -> tuple[int, dict]:
     """`POST /fhir/{Practitioner|HealthcareService}/{id}/$empty-trash`: the owner empties the trash now."""
+    service.read(ctx, resource_type=resource_type, resource_id=resource_id)  # 404 for an unknown inbox
     owner = f"{resource_type}/{resource_id}"
     check_may_handle(ctx, owner)
     deleted = 0
