@@ -26,6 +26,11 @@ RENDERERS = {
     "organization_kinds": lambda: _markdown(table("organization_kinds"), ["code", "is_unit", "municipal", "rule", "note"]),
     "roles": lambda: _markdown(table("roles"), ["code", "administers_directory", "rule", "note"]),
     "flow_rules": lambda: _flow_rules(),
+    "item_folders": lambda: _markdown(table("item_folders"), ["item_kind", "folder", "rule", "note"]),
+    "priority_items": lambda: _markdown(table("priority_items"), ["criterion", "value", "rule", "note"]),
+    "item_transitions": lambda: _markdown(table("item_transitions"), ["from_status", "to_status", "rule", "note"]),
+    "item_statuses": lambda: _markdown(table("item_statuses"), ["status", "item_status", "rule", "note"]),
+    "item_deadlines": lambda: _markdown(table("item_deadlines"), ["item_kind", "days", "rule", "note"]),
     "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),
 }
 
