@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Callable
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 
 from adapter.config import Config
 from adapter.db import make_engine, make_session_factory, utcnow
@@ -29,6 +30,21 @@ def build_registry() -> Registry:
     return registry
 
 
+def _add_server_timing(app: Flask) -> None:
+    """`Server-Timing: app;dur=<ms>` on every response: the benchmark reports server-side latency."""
+
+    @app.before_request
+    def _start():
+        g.mc_started = time.perf_counter()
+
+    @app.after_request
+    def _stop(response):
+        started = g.get("mc_started")
+        if started is not None:
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        return response
+
+
 def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = utcnow) -> Flask:
     """Build the WSGI application for `config` (default: from the environment)."""
     config = config or Config.from_env()
@@ -47,7 +63,12 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
     )
     register_error_handlers(app)
     app.register_blueprint(fhir_blueprint())
+    if config.bench_endpoints:
+        from adapter.bench.baseline import baseline_blueprint
+
+        app.register_blueprint(baseline_blueprint())
     app.teardown_appcontext(close_session)
+    _add_server_timing(app)
 
     @app.get("/")
     def _index():

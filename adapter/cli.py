@@ -204,3 +204,12 @@ def purge_trash(batch_size: int) -> None:
         if deleted < batch_size:
             break
     click.echo(json.dumps({"purged": total}))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """The ingest and polling benchmark (same options as `python -m adapter.bench --help`)."""
+    from adapter.bench.run import main as bench_main
+
+    sys.exit(bench_main(ctx.args))

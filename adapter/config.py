@@ -27,6 +27,7 @@ class Config:
     sandbox: bool = False
     secret_key: str | None = None
     workers: int = 2
+    bench_endpoints: bool = False  # `POST /bench/baseline`, for the benchmark only
     timezone: str = "Europe/Stockholm"
 
     @property
@@ -63,6 +64,8 @@ class Config:
                 kwargs[name] = int(env[key])
         if "MC_SANDBOX" in env:
             kwargs["sandbox"] = _bool(env["MC_SANDBOX"])
+        if "MC_BENCH_ENDPOINTS" in env:
+            kwargs["bench_endpoints"] = _bool(env["MC_BENCH_ENDPOINTS"])
         if env.get("MC_SECRET_KEY"):
             kwargs["secret_key"] = env["MC_SECRET_KEY"]
         return cls(**kwargs)

@@ -1,0 +1,432 @@
+"""The benchmark: ingest and polling against a baseline, the adapter served as users run it.
+
+    python -m adapter.bench --database postgresql [--quick] [--json FILE]
+
+1. A fresh database with a generated directory (region units, municipalities, members).
+2. `mc-adapter serve` (gunicorn, N workers) with the bench-only baseline endpoint on.
+3. Baseline: concurrent clients POST message bodies to `/bench/baseline` (parse JSON, insert
+   one row): the same HTTP stack and database doing the least possible work.
+4. Ingest: the same clients POST Communications in a realistic mix (shared to shared, patient
+   messages with save-to-journal, three recipients, personal to personal, case starts and case
+   messages). Accepted per second and latency percentiles.
+5. Polling: Tasks are bulk-loaded to 10,000, then to 1,000,000 (100,000 with --quick), spread over
+   10,000 inboxes; one inbox is paged 50 at a time. Client and server (Server-Timing) latency.
+6. Ingest again with the large store, and each worker's peak resident memory.
+
+Client processes run on the same machine as the server; the figures are for that set-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+
+BASE = "https://meddelandecenter-adapter.github.io/fhir"
+HSA = "urn:oid:1.2.752.29.4.19"
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class Setup:
+    """What the load generators need: inboxes with their members, personal inboxes, open cases."""
+
+    region_inboxes: list[tuple[str, str]]  # (HealthcareService ref, a member's Practitioner ref)
+    municipal_inboxes: list[tuple[str, str]]
+    personal: list[str]  # care users' Practitioner refs
+    cases: list[tuple[str, str, str]]  # (case Task ref, party inbox that may write, its member)
+
+
+def percentiles(values: list[float]) -> dict:
+    """p50, p95 and p99 in milliseconds."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
+
+
+# ---------------------------------------------------------------- database and directory
+
+def fresh_database(kind: str, workdir: str) -> str:
+    """A new empty database: a SQLite file, or a PostgreSQL database dropped and created."""
+    if kind == "sqlite":
+        return f"sqlite:///{os.path.join(workdir, 'bench.sqlite3')}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS mc_bench_run WITH (FORCE)")
+        conn.execute("CREATE DATABASE mc_bench_run")
+    return PG_ADMIN.rsplit("/", 1)[0] + "/mc_bench_run"
+
+
+def _directory_bundle(path: str, *, region_units: int, municipal_units: int, members: int) -> None:
+    entries = []
+
+    def add(url, resource):
+        entries.append({"fullUrl": url, "resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}})
+
+    for u in range(region_units + municipal_units):
+        municipal = u >= region_units
+        hsa = f"SE212000{u:04d}-E{u:06d}" if municipal else f"SE2321000131-E{u:06d}"
+        add(f"urn:uuid:unit-{u}", {"resourceType": "Organization", "name": f"Enhet {u}", "active": True,
+                                   "identifier": [{"system": HSA, "value": hsa}],
+                                   "type": [{"coding": [{"system": f"{BASE}/CodeSystem/organization-kind",
+                                                         "code": "municipality" if municipal else "region-unit"}]}]})
+        for m in range(members):
+            p = f"{u}-{m}"
+            add(f"urn:uuid:p-{p}", {"resourceType": "Practitioner", "active": True,
+                                    "identifier": [{"system": HSA, "value": f"{hsa.split('-')[0]}-P{u:04d}{m:04d}"}]})
+            add(f"urn:uuid:r-{p}", {
+                "resourceType": "PractitionerRole", "active": True,
+                "practitioner": {"reference": f"urn:uuid:p-{p}"}, "organization": {"reference": f"urn:uuid:unit-{u}"},
+                "code": [{"coding": [{"system": f"{BASE}/CodeSystem/role", "code": "sjukskoterska" if m else "lakare"}]}],
+                "healthcareService": [
+                    {"type": "HealthcareService", "identifier": {"system": f"{BASE}/NamingSystem/inbox", "value": f"{hsa}#{s}"}}
+                    for s in ("samverkan", "meddelande")],
+            })
+    with open(path, "w") as handle:
+        json.dump({"resourceType": "Bundle", "type": "batch", "entry": entries}, handle)
+
+
+def load_directory(database_url: str, workdir: str, *, region_units: int, municipal_units: int, members: int) -> None:
+    """Migrate and load the generated directory."""
+    from adapter import migrate
+    from adapter.app import create_app
+    from adapter.config import Config
+    from adapter.db import make_engine
+    from adapter.directory.loader import adapter_context
+    from adapter.directory.loader import load_directory as load
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    path = os.path.join(workdir, "directory.json")
+    _directory_bundle(path, region_units=region_units, municipal_units=municipal_units, members=members)
+    state = create_app(Config(database_url=database_url)).extensions["mc"]
+    report = load(path=path, make_context=lambda: adapter_context(state))
+    if report.failed:
+        raise SystemExit(f"directory load failed: {report.failed[:3]}")
+    state.engine.dispose()
+
+
+# ---------------------------------------------------------------- the served adapter
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(database_url: str, port: int, workers: int, workdir: str) -> subprocess.Popen:
+    """`mc-adapter serve --sandbox` with the bench endpoints, as users run it."""
+    env = {**os.environ, "MC_DATABASE_URL": database_url, "MC_BENCH_ENDPOINTS": "true",
+           "MC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", str(workers)],
+        env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/fhir/metadata")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("the adapter did not start")
+
+
+def worker_peak_rss_mb(server: subprocess.Popen) -> list[float]:
+    """VmHWM of each gunicorn worker (children of the master)."""
+    peaks = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                status = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        if status.get("PPid", "").strip() == str(server.pid):
+            peaks.append(round(int(status["VmHWM"].split()[0]) / 1024, 1))
+    return sorted(peaks)
+
+
+def _get(port: int, path: str) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", path)
+    return json.loads(connection.getresponse().read())
+
+
+def prepare(port: int) -> Setup:
+    """Find the generated inboxes and members, and open some cases for case messages."""
+    def ids(path):
+        bundle = _get(port, path)
+        return [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"]
+
+    region, municipal, personal = [], [], []
+    for org in ids("/fhir/Organization?_count=500"):
+        kind = org["type"][0]["coding"][0]["code"]
+        if kind not in ("region-unit", "municipality") or not org["name"].startswith("Enhet"):
+            continue
+        inbox = ids(f"/fhir/HealthcareService?organization=Organization/{org['id']}&service-type=unit-samverkan")[0]
+        roles = ids(f"/fhir/PractitionerRole?organization=Organization/{org['id']}")
+        member = roles[0]["practitioner"]["reference"]
+        (municipal if kind == "municipality" else region).append((f"HealthcareService/{inbox['id']}", member))
+        if kind == "region-unit":
+            personal.extend(r["practitioner"]["reference"] for r in roles)
+    setup = Setup(region, municipal, personal, [])
+    for i in range(20):
+        sender, sender_member = municipal[i % len(municipal)]
+        receiver, receiver_member = region[i % len(region)]
+        _post(port, "/fhir/Communication", _communication(f"case-{i}", "case-start", sender, [receiver], sender_member))
+        case = ids(f"/fhir/Task?owner={receiver}&code=case")[-1]
+        setup.cases.append((f"Task/{case['id']}", receiver, receiver_member))
+    return setup
+
+
+def _post(port: int, path: str, body: dict) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/fhir+json"})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def _communication(identifier: str, category: str, sender: str, recipients: list[str], sent_by: str | None,
+                   patient: bool = False, part_of: str | None = None) -> dict:
+    resource = {
+        "resourceType": "Communication", "status": "completed",
+        "identifier": [{"system": "urn:example:bench", "value": identifier}],
+        "category": [{"coding": [{"system": f"{BASE}/CodeSystem/message-category", "code": category}]}],
+        "sender": {"reference": sender}, "recipient": [{"reference": r} for r in recipients],
+        "payload": [{"contentString": "Hej! Kan ni ringa upp angående hemsjukvården i morgon? " * 3}],
+    }
+    extensions = []
+    if sent_by:
+        extensions.append({"url": f"{BASE}/StructureDefinition/sent-by", "valueReference": {"reference": sent_by}})
+    if patient:
+        resource["subject"] = {"identifier": {"system": "http://electronichealth.se/identifier/personnummer", "value": "191212121212"}}
+        extensions.append({"url": f"{BASE}/StructureDefinition/save-to-journal", "valueBoolean": True})
+    if part_of:
+        resource["partOf"] = [{"reference": part_of}]
+    if extensions:
+        resource["extension"] = extensions
+    return resource
+
+
+def message_mix(setup: Setup, rng: random.Random) -> dict:
+    """One Communication of the realistic mix."""
+    identifier = uuid.uuid4().hex
+    roll = rng.random()
+    sender, member = rng.choice(setup.municipal_inboxes)
+    if roll < 0.35:  # a municipality's samverkan inbox to a region unit's
+        return _communication(identifier, "message", sender, [rng.choice(setup.region_inboxes)[0]], member)
+    if roll < 0.55:  # a patient message, saved to the journal
+        return _communication(identifier, "message", sender, [rng.choice(setup.region_inboxes)[0]], member, patient=True)
+    if roll < 0.70:  # three recipients
+        recipients = list({r for r, _ in rng.sample(setup.region_inboxes, 3)})
+        return _communication(identifier, "message", sender, recipients, member)
+    if roll < 0.85:  # clinician to clinician, no patient (MC-R9)
+        a, b = rng.sample(setup.personal, 2)
+        return _communication(identifier, "message", a, [b], None)
+    if roll < 0.92:  # a case starts
+        return _communication(identifier, "case-start", sender, [rng.choice(setup.region_inboxes)[0]], member)
+    case, party, party_member = rng.choice(setup.cases)  # a message in a case
+    return _communication(identifier, "case-message", party, [], party_member, part_of=case)
+
+
+# ---------------------------------------------------------------- load generation
+
+def _client(args) -> dict:
+    port, path, seconds, threads, seed, setup = args
+    import threading
+
+    latencies, statuses, lock = [], {}, threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def run(thread_seed):
+        rng = random.Random(thread_seed)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < deadline:
+            body = json.dumps(message_mix(setup, rng))
+            started = time.perf_counter()
+            try:
+                connection.request("POST", path, body, {"Content-Type": "application/fhir+json"})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except OSError:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    pool = [threading.Thread(target=run, args=(seed * 1000 + i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return {"latencies": latencies, "statuses": statuses}
+
+
+def load(port: int, path: str, setup: Setup, *, seconds: float, processes: int, threads: int) -> dict:
+    """Concurrent clients POSTing for `seconds`; accepted per second and latency percentiles."""
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_client, [(port, path, seconds, threads, i + 1, setup) for i in range(processes)])
+    latencies = [x for r in results for x in r["latencies"]]
+    statuses: dict = {}
+    for r in results:
+        for status, n in r["statuses"].items():
+            statuses[str(status)] = statuses.get(str(status), 0) + n
+    accepted = sum(n for s, n in statuses.items() if s in ("200", "201"))
+    return {"accepted_per_second": round(accepted / seconds, 1), "requests": len(latencies), "statuses": statuses,
+            "latency_ms": percentiles(latencies), "clients": processes * threads}
+
+
+# ---------------------------------------------------------------- polling
+
+def bulk_tasks(database_url: str, *, total: int, inboxes: int, poll_inbox: str, already: int) -> float:
+    """Insert Tasks directly (as the adapter stores them) until `total` exist; returns seconds taken."""
+    from adapter.bench.bulk import insert_tasks
+
+    started = time.perf_counter()
+    insert_tasks(database_url, start=already, stop=total, inboxes=inboxes, poll_inbox=poll_inbox)
+    return round(time.perf_counter() - started, 1)
+
+
+def poll(port: int, inbox: str, *, requests: int) -> dict:
+    """Page one inbox 50 at a time, over and over; client and server latency."""
+    client_ms, server_ms, items_seen = [], [], 0
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    path = first = f"/fhir/Task?owner={inbox}&_count=50"
+    for _ in range(requests):
+        started = time.perf_counter()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        client_ms.append((time.perf_counter() - started) * 1000)
+        timing = response.getheader("Server-Timing", "app;dur=0").split("dur=")[1]
+        server_ms.append(float(timing))
+        items_seen += len(body.get("entry", []))
+        following = [link["url"] for link in body["link"] if link["relation"] == "next"]
+        path = following[0].split(f":{port}", 1)[1] if following else first
+    return {"requests": requests, "items_per_page_mean": round(items_seen / requests, 1),
+            "client_latency_ms": percentiles(client_ms), "server_latency_ms": percentiles(server_ms)}
+
+
+def query_plan(database_url: str, inbox: str) -> str | None:
+    """EXPLAIN ANALYZE of the feed's page query on PostgreSQL."""
+    if not database_url.startswith("postgresql"):
+        return None
+    import psycopg
+
+    sql = ("EXPLAIN (ANALYZE, BUFFERS) SELECT i.feed_xid, i.feed_pos, r.content FROM inbox_item i "
+           "JOIN resource r ON r.resource_type = 'Task' AND r.id = i.task_id "
+           "WHERE i.owner = %s AND (i.feed_xid, i.feed_pos) > (0, 0) AND i.trashed_at IS NULL "
+           "AND i.feed_xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+           "ORDER BY i.feed_xid, i.feed_pos LIMIT 51")
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        return "\n".join(row[0] for row in conn.execute(sql, (inbox,)))
+
+
+# ---------------------------------------------------------------- the run
+
+def run(args) -> dict:
+    quick = args.quick
+    seconds = 10 if quick else 30
+    large = 100_000 if quick else 1_000_000
+    figures: dict = {"database": args.database, "mode": "quick" if quick else "full", "workers": args.workers,
+                     "machine": {"cpus": os.cpu_count()}}
+    with tempfile.TemporaryDirectory() as workdir:
+        database_url = fresh_database(args.database, workdir)
+        load_directory(database_url, workdir, region_units=40, municipal_units=20, members=4)
+        port = free_port()
+        server = start_server(database_url, port, args.workers, workdir)
+        try:
+            setup = prepare(port)
+            load(port, "/fhir/Communication", setup, seconds=3, processes=args.processes, threads=args.threads)  # warm-up
+            figures["baseline"] = load(port, "/bench/baseline", setup, seconds=seconds, processes=args.processes, threads=args.threads)
+            figures["ingest_empty"] = load(port, "/fhir/Communication", setup, seconds=seconds, processes=args.processes, threads=args.threads)
+            poll_inbox = "HealthcareService/bench-poll-inbox"
+            from adapter.bench.bulk import count_tasks
+
+            stored = count_tasks(database_url)
+            figures["bulk_seconds_to_10k"] = bulk_tasks(database_url, total=10_000, inboxes=100, poll_inbox=poll_inbox, already=stored)
+            figures["polling_10k"] = poll(port, poll_inbox, requests=300 if quick else 1000)
+            figures[f"bulk_seconds_to_{large}"] = bulk_tasks(database_url, total=large, inboxes=10_000, poll_inbox=poll_inbox, already=10_000)
+            figures[f"polling_{large}"] = poll(port, poll_inbox, requests=300 if quick else 1000)
+            figures[f"ingest_with_{large}"] = load(port, "/fhir/Communication", setup, seconds=seconds, processes=args.processes, threads=args.threads)
+            figures["query_plan_large"] = query_plan(database_url, poll_inbox)
+            figures["worker_peak_rss_mb"] = worker_peak_rss_mb(server)
+        finally:
+            server.terminate()
+            server.wait(30)
+    base = figures["baseline"]["accepted_per_second"] or 1
+    empty = figures["ingest_empty"]["accepted_per_second"]
+    figures["summary"] = {
+        "ingest_fraction_of_baseline": round(empty / base, 3),
+        "ingest_per_second": empty,
+        "ingest_with_large_vs_empty": round(figures[f"ingest_with_{large}"]["accepted_per_second"] / (empty or 1), 3),
+        "polling_p95_ms_server_10k": figures["polling_10k"]["server_latency_ms"]["p95"],
+        f"polling_p95_ms_server_{large}": figures[f"polling_{large}"]["server_latency_ms"]["p95"],
+        "worker_peak_rss_mb_max": max(figures["worker_peak_rss_mb"] or [0]),
+    }
+    return figures
+
+
+def table(figures: dict) -> str:
+    """The figures as a plain table."""
+    s = figures["summary"]
+    large = [k for k in figures if k.startswith("polling_") and k != "polling_10k"][0].split("_")[1]
+    rows = [
+        ("database / mode / workers", f"{figures['database']} / {figures['mode']} / {figures['workers']}"),
+        ("baseline accepted/s", figures["baseline"]["accepted_per_second"]),
+        ("ingest accepted/s (empty)", figures["ingest_empty"]["accepted_per_second"]),
+        ("ingest / baseline", s["ingest_fraction_of_baseline"]),
+        ("ingest latency p50/p95/p99 ms", "/".join(str(v) for v in figures["ingest_empty"]["latency_ms"].values())),
+        (f"ingest accepted/s ({large} Tasks)", figures[f"ingest_with_{large}"]["accepted_per_second"]),
+        (f"ingest {large} / empty", s["ingest_with_large_vs_empty"]),
+        ("poll 10k server p50/p95/p99 ms", "/".join(str(v) for v in figures["polling_10k"]["server_latency_ms"].values())),
+        ("poll 10k client p50/p95/p99 ms", "/".join(str(v) for v in figures["polling_10k"]["client_latency_ms"].values())),
+        (f"poll {large} server p50/p95/p99 ms", "/".join(str(v) for v in figures[f"polling_{large}"]["server_latency_ms"].values())),
+        (f"poll {large} client p50/p95/p99 ms", "/".join(str(v) for v in figures[f"polling_{large}"]["client_latency_ms"].values())),
+        ("worker peak RSS MB", ", ".join(str(v) for v in figures["worker_peak_rss_mb"])),
+    ]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--quick", action="store_true", help="about a minute: 10 s phases, 100,000 Tasks")
+    parser.add_argument("--json", dest="json_file")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--threads", type=int, default=8, help="client threads per process")
+    args = parser.parse_args(argv)
+    figures = run(args)
+    print(table(figures))
+    if args.json_file:
+        with open(args.json_file, "w") as handle:
+            json.dump(figures, handle, indent=2)
+    return 0
