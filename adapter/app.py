@@ -15,6 +15,7 @@ from adapter.directory.registration import register as register_directory
 from adapter.inbox.registration import register as register_inbox
 from adapter.messaging.registration import register as register_messaging
 from adapter.fhir.registry import Registry
+from adapter.fhir.store import install_cache_reset
 from adapter.fhir.validation import BaseDefinitions, ResourceValidator
 from adapter.fhir.views import fhir_blueprint
 from adapter.http.errors import register_error_handlers
@@ -53,10 +54,12 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
     # Our own limit check answers 413 as an OperationOutcome; Werkzeug's stays as a backstop.
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes + 1024
     engine = make_engine(config.database_url, pool_size=5)
+    sessions = make_session_factory(engine)
+    install_cache_reset(sessions)
     app.extensions["mc"] = AppState(
         config=config,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         registry=build_registry(),
         validator=ResourceValidator(BaseDefinitions.load()),
         clock=clock,

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from adapter.db import Base
 from adapter.fhir import models  # noqa: F401  (the tables)
 from adapter.bench import baseline as bench_baseline  # noqa: F401
+from adapter.directory import models as directory_models  # noqa: F401
 from adapter.inbox import models as inbox_models  # noqa: F401
 from adapter.messaging import models as messaging_models  # noqa: F401
 

@@ -1,6 +1,6 @@
 """Bulk-loading Tasks for the polling benchmark, stored exactly as the adapter stores items.
 
-PostgreSQL: COPY; SQLite: executemany. The feed positions continue the live counter, so
+PostgreSQL: COPY; SQLite: executemany. (A first version lives in `resource` alone.) The feed positions continue the live counter, so
 items the served adapter creates afterwards sort after these.
 """
 
@@ -69,9 +69,6 @@ def _insert_postgresql(database_url, start, stop, inboxes, poll_inbox, now) -> N
             with cur.copy("COPY resource (resource_type, id, version, last_updated, content) FROM STDIN") as copy:
                 for task_id, content, _, _ in rows:
                     copy.write_row(("Task", task_id, 1, now, content))
-            with cur.copy("COPY resource_version (resource_type, id, version, last_updated, method, content) FROM STDIN") as copy:
-                for task_id, content, _, _ in rows:
-                    copy.write_row(("Task", task_id, 1, now, "POST", content))
             with cur.copy("COPY inbox_item (task_id, owner, kind, status, priority, due, assignee, focus, trashed_at, "
                           "last_updated, feed_xid, feed_pos) FROM STDIN") as copy:
                 for task_id, _, item, position in rows:
@@ -89,22 +86,19 @@ def _insert_sqlite(database_url, start, stop, inboxes, poll_inbox, now) -> None:
     engine = make_engine(database_url)
     with engine.begin() as connection:
         current = connection.execute(text("SELECT value FROM feed_counter WHERE id = 1")).scalar() or 0
-        batch_resource, batch_version, batch_item = [], [], []
+        batch_resource, batch_item = [], []
 
         def flush():
             connection.execute(text("INSERT INTO resource (resource_type, id, version, last_updated, content) "
                                     "VALUES ('Task', :id, 1, :lu, :content)"), batch_resource)
-            connection.execute(text("INSERT INTO resource_version (resource_type, id, version, last_updated, method, content) "
-                                    "VALUES ('Task', :id, 1, :lu, 'POST', :content)"), batch_version)
             connection.execute(text("INSERT INTO inbox_item (task_id, owner, kind, status, priority, due, assignee, focus, "
                                     "trashed_at, last_updated, feed_xid, feed_pos) VALUES (:task_id, :owner, :kind, :status, "
                                     ":priority, :due, :assignee, :focus, :trashed_at, :last_updated, 0, :pos)"), batch_item)
-            batch_resource.clear(), batch_version.clear(), batch_item.clear()
+            batch_resource.clear(), batch_item.clear()
 
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         for task_id, content, item, position in _rows(start, stop, inboxes, poll_inbox, now, current + 1):
             batch_resource.append({"id": task_id, "lu": stamp, "content": content})
-            batch_version.append({"id": task_id, "lu": stamp, "content": content})
             batch_item.append({**item, "task_id": task_id, "pos": position, "last_updated": stamp, "due": None, "trashed_at": None})
             if len(batch_resource) >= CHUNK:
                 flush()

@@ -4,11 +4,14 @@ The file is read entry by entry (ijson), so memory follows the batch size, not t
 Each batch is one transaction. Every entry is an upsert keyed on its unique identifier
 (HSA-id, inbox id), for a PractitionerRole on (user, unit, role), or else on its id: loading
 the same file twice changes nothing.
-`urn:uuid:` fullUrls are resolved to the ids they got (a map of one short string per entry).
+`urn:uuid:` fullUrls are resolved to the ids they got. That map is kept in a temporary SQLite
+file, not in memory, so memory stays bounded by the batch however large the directory is.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 from urllib.parse import urlencode
@@ -35,6 +38,56 @@ class LoadReport:
     @property
     def total(self) -> int:
         return self.created + self.updated + self.unchanged + len(self.failed)
+
+
+class ReferenceMap:
+    """fullUrl -> "Type/id", on disk (a temporary SQLite file), with a small cache of the current batch."""
+
+    def __init__(self) -> None:
+        self._handle = tempfile.NamedTemporaryFile(suffix=".sqlite3")
+        self._db = sqlite3.connect(self._handle.name)
+        self._db.execute("CREATE TABLE ref (url TEXT PRIMARY KEY, target TEXT NOT NULL)")
+        self._recent: dict[str, str] = {}
+
+    def __setitem__(self, url: str, target: str) -> None:
+        self._recent[url] = target
+        if len(self._recent) >= 1000:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the recent entries to disk."""
+        self._db.executemany("INSERT OR REPLACE INTO ref VALUES (?, ?)", self._recent.items())
+        self._db.commit()
+        self._recent.clear()
+
+    def resolve(self, resource: dict) -> None:
+        """Rewrite the references of `resource` that name a loaded fullUrl."""
+        urls = set()
+        _collect_references(resource, urls)
+        found = {u: self._recent[u] for u in urls if u in self._recent}
+        missing = [u for u in urls if u not in found]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            rows = self._db.execute(f"SELECT url, target FROM ref WHERE url IN ({','.join('?' * len(chunk))})", chunk)
+            found.update(dict(rows.fetchall()))
+        if found:
+            rewrite_references(resource, found)
+
+    def close(self) -> None:
+        self._db.close()
+        self._handle.close()
+
+
+def _collect_references(node, into: set) -> None:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str) and ":" in ref:
+            into.add(ref)
+        for value in node.values():
+            _collect_references(value, into)
+    elif isinstance(node, list):
+        for item in node:
+            _collect_references(item, into)
 
 
 def _entries(path: str) -> Iterator[dict]:
@@ -71,11 +124,11 @@ def _existing_id(ctx: Context, resource: dict) -> str | None:
     return resource.get("id")
 
 
-def _load_one(ctx: Context, entry: dict, ids: dict[str, str], report: LoadReport) -> None:
+def _load_one(ctx: Context, entry: dict, ids: ReferenceMap, report: LoadReport) -> None:
     resource = entry.get("resource")
     if not isinstance(resource, dict) or not ctx.registry.resource(str(resource.get("resourceType"))):
         raise MalformedRequest.simple("each entry holds a directory resource")
-    rewrite_references(resource, ids)
+    ids.resolve(resource)
     existing_id = _existing_id(ctx, resource)
     if existing_id is None:
         stored, _ = service.create(ctx, resource=resource)
@@ -98,7 +151,7 @@ def load_directory(*, path: str, make_context: Callable[[], Context], batch_size
                    progress: Callable[[int], None] = lambda n: None) -> LoadReport:
     """Load the Bundle at `path`; each batch commits on its own, a failing entry is reported and skipped."""
     report = LoadReport()
-    ids: dict[str, str] = {}
+    ids = ReferenceMap()
     batch: list[dict] = []
 
     def flush() -> None:
@@ -117,12 +170,15 @@ def load_directory(*, path: str, make_context: Callable[[], Context], batch_size
         progress(len(batch))
         batch.clear()
 
-    for entry in _entries(path):
-        batch.append(entry)
-        if len(batch) >= batch_size:
+    try:
+        for entry in _entries(path):
+            batch.append(entry)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    finally:
+        ids.close()
     return report
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from adapter.directory import lifecycle, profiles
+from adapter.directory import lifecycle, profiles, readmodel
+from adapter.directory.inboxes import existing_inboxes
 from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import HSA_ID, INBOX_ID
 
@@ -22,6 +23,13 @@ def _active(resource: str) -> SearchParam:
     return SearchParam("active", "token", (f"{resource}.active",), "Whether it is active", definition=f"{R4}/{resource}-active")
 
 
+def _both(first, second):
+    def hook(ctx, resource, previous):
+        first(ctx, resource, previous)
+        second(ctx, resource, previous)
+    return hook
+
+
 def register(registry: Registry) -> None:
     """Serve Organization, Practitioner, PractitionerRole and HealthcareService, and `$merge`."""
     registry.add_resource(ResourceDefinition(
@@ -33,13 +41,15 @@ def register(registry: Registry) -> None:
                         targets=("Organization",), definition=f"{R4}/Organization-partof"),
         ),
         profile=profiles.organization_profile,
-        after_write=lifecycle.organization_after_write,
+        after_write=_both(lifecycle.organization_after_write, readmodel.after_unit),
         unique_identifier_systems=(HSA_ID,),
     ))
     registry.add_resource(ResourceDefinition(
         name="Practitioner",
         search_params=_params(_identifier("Practitioner"), _active("Practitioner")),
         profile=profiles.practitioner_profile,
+        after_write=readmodel.after_practitioner,
+        exists_many=existing_inboxes("Practitioner"),
         unique_identifier_systems=(HSA_ID,),
     ))
     registry.add_resource(ResourceDefinition(
@@ -55,6 +65,7 @@ def register(registry: Registry) -> None:
             SearchParam("role", "token", ("PractitionerRole.code",), "The role code", definition=f"{R4}/PractitionerRole-role"),
         ),
         profile=profiles.practitioner_role_profile,
+        after_write=readmodel.after_role,
     ))
     registry.add_resource(ResourceDefinition(
         name="HealthcareService",
@@ -66,6 +77,8 @@ def register(registry: Registry) -> None:
                         definition=f"{R4}/HealthcareService-service-type"),
         ),
         profile=profiles.healthcare_service_profile,
+        after_write=readmodel.after_inbox,
+        exists_many=existing_inboxes("HealthcareService"),
         unique_identifier_systems=(INBOX_ID,),
     ))
     registry.add_operation(Operation(

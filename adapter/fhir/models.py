@@ -31,7 +31,11 @@ class ResourceRow(Base):
 
 
 class ResourceVersion(Base):
-    """Every version ever stored (vread and `_history`). Nothing is deleted."""
+    """Every superseded version (vread and `_history`); the current one is in `resource`.
+
+    Writing a version here only when it is replaced spares every create a second insert.
+    Nothing is deleted (but purged trash, MC-R22).
+    """
 
     __tablename__ = "resource_version"
 

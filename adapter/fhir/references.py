@@ -88,7 +88,12 @@ def resolve_references(ctx, resource: dict, *, pending: set[str] = frozenset()) 
 
     _walk(resource, resource["resourceType"], visit)
     for target_type, wanted in literal.items():
-        found = store.load_many(ctx.session, resource_type=target_type, ids=[i for i, _ in wanted])
+        ids = [i for i, _ in wanted]
+        definition = ctx.registry.resource(target_type)
+        if definition.exists_many is not None:
+            found = definition.exists_many(ctx, ids)
+        else:
+            found = store.load_many(ctx.session, resource_type=target_type, ids=ids)
         for target_id, where in wanted:
             if target_id not in found:
                 issues.append(Issue("not-found", f"{target_type}/{target_id} does not exist", where))

@@ -39,6 +39,8 @@ class ResourceDefinition:
     profile: Callable | None = None
     # (ctx, stored content, previous content or None) -> None; side effects in the same transaction.
     after_write: Callable | None = None
+    # (ctx, stored contents) -> None: the after-write hook for several new resources at once.
+    after_write_many: Callable | None = None
     # Identifier systems whose values name exactly one resource of this type.
     unique_identifier_systems: tuple[str, ...] = ()
     profile_url: str | None = None
@@ -51,6 +53,9 @@ class ResourceDefinition:
     # False when the domain indexes the type itself (Task: `inbox_item`), to spare every write
     # the generic index rows no search reads.
     generic_index: bool = True
+    # (ctx, ids) -> set of the ids that exist: a cheaper existence check for references than
+    # loading the resources (the directory answers from its read model).
+    exists_many: Callable | None = None
     # Updates must name the version they change (428 without If-Match), e.g. inbox items.
     require_if_match: bool = False
     interactions: tuple[str, ...] = INTERACTIONS

@@ -83,6 +83,20 @@ def write(ctx, *, definition: ResourceDefinition, resource: dict, resource_id: s
     return stored
 
 
+def write_new_many(ctx, *, definition: ResourceDefinition, resources: list[dict]) -> list[Stored]:
+    """Persist several new, trusted resources together (e.g. a message's items) and run the hooks."""
+    for resource in resources:
+        resource.setdefault("id", new_id())
+    stored = store.persist_new_many(ctx.session, definition=definition, resources=resources, now=ctx.clock(),
+                                    base_url=ctx.config.fhir_base_url)
+    if definition.after_write_many is not None:
+        definition.after_write_many(ctx, resources)
+    elif definition.after_write is not None:
+        for resource in resources:
+            definition.after_write(ctx, resource, None)
+    return stored
+
+
 def find_by_criteria(ctx, *, resource_type: str, criteria: str, limit: int = 2) -> list[str]:
     """Ids matching a conditional query string (`identifier=sys|val`)."""
     definition = definition_for(ctx, resource_type)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from adapter.db import as_utc
@@ -50,32 +50,78 @@ def instant(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+RESOURCE = ResourceRow.__table__
+VERSION = ResourceVersion.__table__
+_COLUMNS = (RESOURCE.c.resource_type, RESOURCE.c.id, RESOURCE.c.version, RESOURCE.c.last_updated, RESOURCE.c.content)
+_CACHE = "mc_resources"
+
+
+def _cache(session: Session) -> dict:
+    """Resources read or written in this transaction (cleared on rollback: see `install_cache_reset`)."""
+    return session.info.setdefault(_CACHE, {})
+
+
+def install_cache_reset(sessions) -> None:
+    """Forget cached resources whenever a transaction or savepoint rolls back."""
+    @event.listens_for(sessions, "after_soft_rollback")
+    def _forget(session, _previous_transaction):
+        for key in [k for k in session.info if k.startswith("mc_")]:
+            session.info.pop(key)
+
+
+def forget(session: Session, *, resource_type: str, ids: list[str]) -> None:
+    """Drop resources from the transaction's cache (after they were deleted)."""
+    cache = _cache(session)
+    for resource_id in ids:
+        cache.pop((resource_type, resource_id), None)
+
+
+def _stored(row) -> Stored:
+    return Stored(row.resource_type, row.id, row.version, as_utc(row.last_updated), row.content)
+
+
 def load_current(session: Session, *, resource_type: str, resource_id: str, for_update: bool = False) -> Stored | None:
-    """The current version of a resource, optionally locked until the transaction ends."""
-    query = select(ResourceRow).where(ResourceRow.resource_type == resource_type, ResourceRow.id == resource_id)
+    """The current version of a resource, optionally locked until the transaction ends.
+
+    Reads within one transaction are cached: routing a message looks at the same inboxes
+    several times. A locking read always goes to the database.
+    """
+    cache = _cache(session)
+    key = (resource_type, resource_id)
+    if not for_update and key in cache:
+        return cache[key]
+    query = select(*_COLUMNS).where(RESOURCE.c.resource_type == resource_type, RESOURCE.c.id == resource_id)
     if for_update:
         query = query.with_for_update()
-    row = session.execute(query).scalar_one_or_none()
-    return Stored.of(row) if row else None
+    row = session.connection().execute(query).first()
+    if row is None:
+        return None
+    cache[key] = _stored(row)
+    return cache[key]
 
 
 def load_many(session: Session, *, resource_type: str, ids: list[str]) -> dict[str, Stored]:
     """Current versions of several resources of one type, by id."""
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(ResourceRow).where(ResourceRow.resource_type == resource_type, ResourceRow.id.in_(ids))
-    ).scalars()
-    return {row.id: Stored.of(row) for row in rows}
+    cache = _cache(session)
+    found = {i: cache[(resource_type, i)] for i in ids if (resource_type, i) in cache}
+    missing = sorted({i for i in ids if i not in found})
+    if missing:
+        rows = session.connection().execute(
+            select(*_COLUMNS).where(RESOURCE.c.resource_type == resource_type, RESOURCE.c.id.in_(missing))
+        )
+        for row in rows:
+            found[row.id] = cache[(resource_type, row.id)] = _stored(row)
+    return found
 
 
 def owners_of_identifier(session: Session, *, resource_type: str, system: str, value: str) -> str | None:
     """The id of the resource a unique identifier names, if any."""
-    return session.execute(
-        select(UniqueIdentifier.resource_id).where(
-            UniqueIdentifier.resource_type == resource_type,
-            UniqueIdentifier.system == canonical_system(system),
-            UniqueIdentifier.value == value,
+    table = UniqueIdentifier.__table__
+    return session.connection().execute(
+        select(table.c.resource_id).where(
+            table.c.resource_type == resource_type,
+            table.c.system == canonical_system(system),
+            table.c.value == value,
         )
     ).scalar_one_or_none()
 
@@ -98,15 +144,16 @@ def persist(
     resource["meta"] = meta
     content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
     owner = {"resource_type": definition.name, "id": resource_id}
+    connection = session.connection()
     if previous is None:
-        session.execute(insert(ResourceRow).values(**owner, version=version, last_updated=now, content=content))
+        connection.execute(RESOURCE.insert().values(**owner, version=version, last_updated=now, content=content))
     else:
-        result = session.execute(
-            update(ResourceRow)
+        result = connection.execute(
+            RESOURCE.update()
             .where(
-                ResourceRow.resource_type == definition.name,
-                ResourceRow.id == resource_id,
-                ResourceRow.version == previous.version,
+                RESOURCE.c.resource_type == definition.name,
+                RESOURCE.c.id == resource_id,
+                RESOURCE.c.version == previous.version,
             )
             .values(version=version, last_updated=now, content=content)
         )
@@ -114,36 +161,58 @@ def persist(
             raise PreconditionFailed.simple(
                 f"{definition.name}/{resource_id} was changed by someone else meanwhile; read it again"
             )
-    session.execute(
-        insert(ResourceVersion).values(
-            **owner, version=version, last_updated=now, method="POST" if previous is None else "PUT", content=content
-        )
-    )
+    if previous is not None:
+        # `resource` holds the current version; history keeps the versions it superseded.
+        connection.execute(VERSION.insert().values(
+            **owner, version=previous.version, last_updated=previous.last_updated,
+            method="POST" if previous.version == 1 else "PUT", content=previous.content,
+        ))
     if definition.generic_index:
         _reindex(session, definition=definition, resource=resource, base_url=base_url, replace=previous is not None)
     _claim_unique_identifiers(session, definition=definition, resource=resource, replace=previous is not None)
-    return Stored(definition.name, resource_id, version, now, content)
+    stored = Stored(definition.name, resource_id, version, now, content)
+    _cache(session)[(definition.name, resource_id)] = stored
+    return stored
+
+
+def persist_new_many(session: Session, *, definition: ResourceDefinition, resources: list[dict], now: datetime,
+                     base_url: str) -> list[Stored]:
+    """Store several new resources with one statement per table (e.g. the items of one message).
+
+    Each resource must carry its new `id`.
+    """
+    rows = []
+    stored_list = []
+    for resource in resources:
+        meta = dict(resource.get("meta") or {})
+        meta.update(versionId="1", lastUpdated=instant(now))
+        resource["meta"] = meta
+        content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+        rows.append({"resource_type": definition.name, "id": resource["id"], "version": 1, "last_updated": now, "content": content})
+        stored_list.append(Stored(definition.name, resource["id"], 1, now, content))
+    connection = session.connection()
+    connection.execute(RESOURCE.insert(), rows)
+    for resource in resources:
+        if definition.generic_index:
+            _reindex(session, definition=definition, resource=resource, base_url=base_url, replace=False)
+        _claim_unique_identifiers(session, definition=definition, resource=resource, replace=False)
+    cache = _cache(session)
+    for stored in stored_list:
+        cache[(definition.name, stored.id)] = stored
+    return stored_list
 
 
 def _reindex(session: Session, *, definition: ResourceDefinition, resource: dict, base_url: str, replace: bool) -> None:
-    owner_filter = (TokenIndex.resource_type == definition.name, TokenIndex.resource_id == resource["id"])
+    connection = session.connection()
+    tables = (TokenIndex.__table__, ReferenceIndex.__table__, DateIndex.__table__)
     if replace:
-        session.execute(delete(TokenIndex).where(*owner_filter))
-        session.execute(
-            delete(ReferenceIndex).where(
-                ReferenceIndex.resource_type == definition.name, ReferenceIndex.resource_id == resource["id"]
+        for table in tables:
+            connection.execute(
+                table.delete().where(table.c.resource_type == definition.name, table.c.resource_id == resource["id"])
             )
-        )
-        session.execute(
-            delete(DateIndex).where(DateIndex.resource_type == definition.name, DateIndex.resource_id == resource["id"])
-        )
-    tokens, references, periods = index_rows(definition, resource, base_url=base_url)
-    if tokens:
-        session.execute(insert(TokenIndex), tokens)
-    if references:
-        session.execute(insert(ReferenceIndex), references)
-    if periods:
-        session.execute(insert(DateIndex), periods)
+    for table, rows in zip(tables, index_rows(definition, resource, base_url=base_url)):
+        if rows:
+            connection.execute(table.insert(), rows)
 
 
 def unique_identifiers(definition: ResourceDefinition, resource: dict) -> list[tuple[str, str]]:
@@ -160,10 +229,9 @@ def _claim_unique_identifiers(session: Session, *, definition: ResourceDefinitio
     if not definition.unique_identifier_systems:
         return
     if replace:
-        session.execute(
-            delete(UniqueIdentifier).where(
-                UniqueIdentifier.resource_type == definition.name, UniqueIdentifier.resource_id == resource["id"]
-            )
+        table = UniqueIdentifier.__table__
+        session.connection().execute(
+            table.delete().where(table.c.resource_type == definition.name, table.c.resource_id == resource["id"])
         )
     for system, value in wanted:
         holder = owners_of_identifier(session, resource_type=definition.name, system=system, value=value)
@@ -174,8 +242,8 @@ def _claim_unique_identifiers(session: Session, *, definition: ResourceDefinitio
     if wanted:
         # The primary key guarantees uniqueness under concurrent writers; the check above
         # only makes the usual case's message clear.
-        session.execute(
-            insert(UniqueIdentifier),
+        session.connection().execute(
+            UniqueIdentifier.__table__.insert(),
             [
                 {"resource_type": definition.name, "system": s, "value": v, "resource_id": resource["id"]}
                 for s, v in wanted
@@ -184,17 +252,26 @@ def _claim_unique_identifiers(session: Session, *, definition: ResourceDefinitio
 
 
 def history(session: Session, *, resource_type: str, resource_id: str, limit: int) -> list[Stored]:
-    """Versions of one resource, newest first."""
-    rows = session.execute(
-        select(ResourceVersion)
-        .where(ResourceVersion.resource_type == resource_type, ResourceVersion.id == resource_id)
-        .order_by(ResourceVersion.version.desc())
-        .limit(limit)
-    ).scalars()
-    return [Stored.of(row) for row in rows]
+    """Versions of one resource, newest first: the current one, then those it superseded."""
+    current = load_current(session, resource_type=resource_type, resource_id=resource_id)
+    if current is None:
+        return []
+    rows = session.connection().execute(
+        select(VERSION.c.resource_type, VERSION.c.id, VERSION.c.version, VERSION.c.last_updated, VERSION.c.content)
+        .where(VERSION.c.resource_type == resource_type, VERSION.c.id == resource_id)
+        .order_by(VERSION.c.version.desc())
+        .limit(max(limit - 1, 0))
+    )
+    return [current, *(_stored(row) for row in rows)][:limit]
 
 
 def load_version(session: Session, *, resource_type: str, resource_id: str, version: int) -> Stored | None:
-    """One version of a resource."""
-    row = session.get(ResourceVersion, (resource_type, resource_id, version))
-    return Stored.of(row) if row else None
+    """One version of a resource (the current one lives in `resource`)."""
+    current = load_current(session, resource_type=resource_type, resource_id=resource_id)
+    if current is not None and current.version == version:
+        return current
+    row = session.connection().execute(
+        select(VERSION.c.resource_type, VERSION.c.id, VERSION.c.version, VERSION.c.last_updated, VERSION.c.content)
+        .where(VERSION.c.resource_type == resource_type, VERSION.c.id == resource_id, VERSION.c.version == version)
+    ).first()
+    return _stored(row) if row else None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
-from sqlalchemy import BigInteger, Text, and_, cast, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import BigInteger, Text, and_, cast, func, or_, select, text, tuple_
 
 from adapter.errors import Issue, MalformedRequest
 from adapter.fhir import bundles, dates
@@ -41,22 +41,23 @@ from adapter.mappings import codes, extension_url
 FEED_PARAMS = {"owner", "status", "code", "folder", "due", "assignee", "focus", "_lastUpdated", "_count", "_cursor", "_format"}
 
 
-def _xid_and_sequence_sql() -> str:
-    return "SELECT pg_current_xact_id()::text::bigint, nextval('inbox_feed_seq')"
-
-
-def next_position(session) -> tuple[int, int]:
-    """A new feed position inside the current (writing) transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        xid, pos = session.execute(text(_xid_and_sequence_sql())).one()
-        return int(xid), int(pos)
-    value = session.execute(
-        update(FeedCounter).where(FeedCounter.id == 1).values(value=FeedCounter.value + 1).returning(FeedCounter.value)
+def next_positions(session, count: int = 1) -> list[tuple[int, int]]:
+    """`count` new feed positions, in order, inside the current (writing) transaction."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(
+            text("SELECT pg_current_xact_id()::text::bigint, nextval('inbox_feed_seq') FROM generate_series(1, :n)"),
+            {"n": count},
+        ).all()
+        return sorted((int(xid), int(pos)) for xid, pos in rows)
+    counter = FeedCounter.__table__
+    value = connection.execute(
+        counter.update().where(counter.c.id == 1).values(value=counter.c.value + count).returning(counter.c.value)
     ).scalar()
     if value is None:
-        session.execute(insert(FeedCounter).values(id=1, value=1))
-        value = 1
-    return 0, int(value)
+        connection.execute(counter.insert().values(id=1, value=count))
+        value = count
+    return [(0, int(value) - count + 1 + i) for i in range(count)]
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -103,12 +104,22 @@ def projection(task: dict) -> dict:
 
 def project_item(ctx, task: dict, previous: dict | None) -> None:
     """After a Task is stored: its inbox row, at a new feed position (Task `after_write`)."""
-    xid, pos = next_position(ctx.session)
-    values = {**projection(task), "feed_xid": xid, "feed_pos": pos}
     if previous is None:
-        ctx.session.execute(insert(InboxItem).values(task_id=task["id"], **values))
-    else:
-        ctx.session.execute(update(InboxItem).where(InboxItem.task_id == task["id"]).values(**values))
+        project_new_items(ctx, [task])
+        return
+    [(xid, pos)] = next_positions(ctx.session)
+    items = InboxItem.__table__
+    ctx.session.connection().execute(
+        items.update().where(items.c.task_id == task["id"]).values(**projection(task), feed_xid=xid, feed_pos=pos)
+    )
+
+
+def project_new_items(ctx, tasks: list[dict]) -> None:
+    """The inbox rows of new Tasks, one statement for all (Task `after_write_many`)."""
+    positions = next_positions(ctx.session, len(tasks))
+    rows = [{**projection(task), "task_id": task["id"], "feed_xid": xid, "feed_pos": pos}
+            for task, (xid, pos) in zip(tasks, positions)]
+    ctx.session.connection().execute(InboxItem.__table__.insert(), rows)
 
 
 @dataclass

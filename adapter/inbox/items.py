@@ -56,11 +56,10 @@ def item_resource(item: NewItem, *, authored_on: str) -> dict:
 
 
 def create_items(ctx, *, items: list[NewItem]) -> list[Stored]:
-    """Store the items of one message together, in the caller's transaction."""
+    """Store the items of one message together (one statement per table), in the caller's transaction."""
+    if not items:
+        return []
     definition = ctx.registry.resource("Task")
     authored_on = store.instant(ctx.clock())
-    return [
-        service.write(ctx.as_adapter(), definition=definition, resource=item_resource(item, authored_on=authored_on),
-                      resource_id=service.new_id(), previous=None)
-        for item in items
-    ]
+    return service.write_new_many(ctx.as_adapter(), definition=definition,
+                                  resources=[item_resource(item, authored_on=authored_on) for item in items])

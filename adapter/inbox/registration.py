@@ -29,6 +29,7 @@ def register(registry: Registry) -> None:
         search_params={p.name: p for p in params},
         profile=updates.task_profile,
         after_write=feed.project_item,
+        after_write_many=feed.project_new_items,
         create_handler=tasks.create_task,
         search_handler=feed.search_tasks,
         generic_index=False,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from adapter.fhir import service
+from adapter.fhir import service, store
 from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex
 from adapter.inbox.models import InboxItem
 from adapter.inbox.updates import check_may_handle
@@ -20,6 +20,7 @@ PURGE_AFTER = timedelta(days=30)
 def _delete_items(session, task_ids: list[str]) -> None:
     if not task_ids:
         return
+    store.forget(session, resource_type="Task", ids=task_ids)
     session.execute(delete(InboxItem).where(InboxItem.task_id.in_(task_ids)))
     for model, column in ((ResourceRow, ResourceRow.id), (ResourceVersion, ResourceVersion.id)):
         session.execute(delete(model).where(model.resource_type == "Task", column.in_(task_ids)))

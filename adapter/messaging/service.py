@@ -19,7 +19,7 @@ from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
 from adapter.inbox.tasks import due_after
 from adapter.mappings import code_system_url, codes, extension_url, table
-from adapter.directory.inboxes import Inbox, is_member, resolve_inbox
+from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_inbox
 from adapter.messaging.models import JournalForward, MessageKey, ThreadMember
 from adapter.messaging.policy import Endpoint, Flow, FlowPolicy
 
@@ -204,6 +204,8 @@ def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
                     "Communication.identifier", "required")
     category = _category(resource)
     row = next(r for r in table("category_items") if r["category"] == category)
+    named = [resource.get("sender", {}).get("reference")] + [r.get("reference") for r in resource.get("recipient", [])]
+    load_inboxes(ctx, [r for r in named if isinstance(r, str)])  # one query for every inbox of the message
     sender = resolve_inbox(ctx, resource.get("sender"), expression="Communication.sender")
     if not sender.active:
         raise RuleViolation("MC-R31", "The sending inbox is closed.", "Avsändarens inkorg är stängd.", "Communication.sender")

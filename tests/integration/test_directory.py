@@ -203,3 +203,39 @@ def test_the_directory_load_command_is_idempotent(tmp_path, app, config):
     second = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=2)
     assert (first.created, first.failed) == (3, [])
     assert (second.created, second.updated, second.unchanged) == (0, 0, 3)
+
+
+def _read_model(app):
+    from sqlalchemy import select
+
+    from adapter.directory.models import InboxEntry, InboxMember
+
+    with app.extensions["mc"].sessions() as session:
+        entries = sorted(tuple(r) for r in session.execute(select(InboxEntry.__table__)).all())
+        members = sorted(tuple(r) for r in session.execute(select(InboxMember.__table__)).all())
+    return entries, members
+
+
+def test_the_routing_read_model_follows_the_directory_and_rebuilds_to_the_same_rows(app, client, sandbox):
+    from adapter.directory.readmodel import rebuild_all
+
+    entries, members = _read_model(app)
+    parties = {kind: {e[2] for e in entries if e[1] == kind} for kind in {e[1] for e in entries}}
+    assert parties["personal"] == {"care", "municipal", "school-other"}
+    assert len(members) > 10
+    with app.extensions["mc"].sessions.begin() as session:
+        rebuild_all(session)
+    assert _read_model(app) == (entries, members)
+
+
+def test_closing_a_unit_makes_its_users_unassigned_and_its_inboxes_closed_in_the_read_model(app, client):
+    unit = created(client, "Organization", organization("SE2120000001-E000000000340", "municipality"))
+    person = created(client, "Practitioner", practitioner("SE2120000001-P000000000340"))
+    created(client, "PractitionerRole", role(person["id"], unit["id"], "sjukskoterska"))
+    entries = {e[0]: e for e in _read_model(app)[0]}
+    assert entries[f"Practitioner/{person['id']}"][2] == "municipal"
+    unit["active"] = False
+    put(client, f"Organization/{unit['id']}", unit)
+    entries = {e[0]: e for e in _read_model(app)[0]}
+    assert entries[f"Practitioner/{person['id']}"][2] == "unassigned"
+    assert not any(e[3] for e in entries.values() if e[4] == unit["id"])

@@ -1,0 +1,35 @@
+"""The directory's read model for routing: one row per inbox, one per membership.
+
+Derived from the FHIR resources on every directory write (`adapter/directory/readmodel.py`),
+so that routing a message resolves all its inboxes in one indexed query instead of loading
+Practitioners, their roles and their units.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adapter.db import Base
+
+
+class InboxEntry(Base):
+    """An inbox as routing sees it: kind, whose (party), open or closed, its unit."""
+
+    __tablename__ = "inbox_directory"
+
+    reference: Mapped[str] = mapped_column(String(130), primary_key=True)  # Practitioner/<id>, HealthcareService/<id>
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # "personal" or the inbox-kind
+    party: Mapped[str] = mapped_column(String(20), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    organization_id: Mapped[str | None] = mapped_column(String(64))
+    organization_hsa_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class InboxMember(Base):
+    """A user's active membership of a shared inbox (PractitionerRole.healthcareService)."""
+
+    __tablename__ = "inbox_membership"
+
+    inbox: Mapped[str] = mapped_column(String(130), primary_key=True)
+    practitioner_id: Mapped[str] = mapped_column(String(64), primary_key=True)

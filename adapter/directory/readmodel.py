@@ -1,0 +1,124 @@
+"""Keeping `inbox_directory` and `inbox_membership` in step with the directory's resources.
+
+Each directory write recomputes the rows it can affect, in the same transaction:
+a Practitioner or PractitionerRole its user's row and memberships; a HealthcareService its
+row; an Organization its inboxes' rows and the rows of users with roles there.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert
+
+from adapter.directory import lookups, shapes
+from adapter.directory.models import InboxEntry, InboxMember
+from adapter.directory.rules import is_municipal, party_of
+from adapter.fhir import store
+from adapter.mappings import table
+
+ENTRY = InboxEntry.__table__
+MEMBER = InboxMember.__table__
+
+
+def _municipal_kinds() -> frozenset[str]:
+    return frozenset(r["code"] for r in table("organization_kinds") if is_municipal(r["code"]))
+
+
+def _replace_entry(session, row: dict) -> None:
+    session.info.get("mc_inboxes", {}).pop(row["reference"], None)  # see adapter/directory/inboxes.py
+    connection = session.connection()
+    connection.execute(delete(ENTRY).where(ENTRY.c.reference == row["reference"]))
+    connection.execute(insert(ENTRY).values(**row))
+
+
+def refresh_user(session, practitioner_id: str) -> None:
+    """A personal inbox's row (party from the units of the user's active roles) and memberships."""
+    practitioner = store.load_current(session, resource_type="Practitioner", resource_id=practitioner_id)
+    if practitioner is None:
+        return
+    roles = lookups.active_roles_of(session, practitioner_id=practitioner_id)
+    org_ids = sorted({r.organization_id for r in roles if r.organization_id})
+    orgs = {i: s.as_dict() for i, s in store.load_many(session, resource_type="Organization", ids=org_ids).items()}
+    kinds = {shapes.organization_kind(o) for o in orgs.values() if shapes.is_active(o)}
+    _replace_entry(session, {
+        "reference": f"Practitioner/{practitioner_id}", "kind": "personal",
+        "party": party_of(kinds, _municipal_kinds()), "active": shapes.is_active(practitioner.as_dict()),
+        "organization_id": None, "organization_hsa_id": None,
+    })
+    connection = session.connection()
+    connection.execute(delete(MEMBER).where(MEMBER.c.practitioner_id == practitioner_id))
+    inboxes = set()
+    for stored in store.load_many(session, resource_type="PractitionerRole", ids=[r.role_id for r in roles]).values():
+        for ref in stored.as_dict().get("healthcareService", []):
+            if ref.get("reference", "").startswith("HealthcareService/"):
+                inboxes.add(ref["reference"])
+    if inboxes:
+        connection.execute(insert(MEMBER), [{"inbox": i, "practitioner_id": practitioner_id} for i in sorted(inboxes)])
+
+
+def refresh_inbox(session, inbox_id: str) -> None:
+    """A shared inbox's row: its kind, its unit's party, open or closed."""
+    stored = store.load_current(session, resource_type="HealthcareService", resource_id=inbox_id)
+    if stored is None:
+        return
+    inbox = stored.as_dict()
+    unit_id = shapes.reference_id(inbox.get("providedBy"), "Organization")
+    unit = store.load_current(session, resource_type="Organization", resource_id=unit_id) if unit_id else None
+    unit_resource = unit.as_dict() if unit else {}
+    kind = shapes.organization_kind(unit_resource)
+    party = "care" if kind in (None, "verksamhet") else party_of({kind}, _municipal_kinds())
+    _replace_entry(session, {
+        "reference": stored.reference, "kind": shapes.inbox_kind(inbox) or "function", "party": party,
+        "active": shapes.is_active(inbox), "organization_id": unit_id, "organization_hsa_id": shapes.hsa_id(unit_resource),
+    })
+
+
+def refresh_unit(session, organization_id: str) -> None:
+    """Everything an Organization's change can affect: its inboxes and the users with roles there."""
+    for inbox_id in lookups.referring_ids(session, resource_type="HealthcareService", param="organization",
+                                          target_type="Organization", target_id=organization_id):
+        refresh_inbox(session, inbox_id)
+    role_ids = lookups.referring_ids(session, resource_type="PractitionerRole", param="organization",
+                                     target_type="Organization", target_id=organization_id)
+    users = set()
+    for stored in store.load_many(session, resource_type="PractitionerRole", ids=role_ids).values():
+        practitioner_id = shapes.reference_id(stored.as_dict().get("practitioner"), "Practitioner")
+        if practitioner_id:
+            users.add(practitioner_id)
+    for practitioner_id in sorted(users):
+        refresh_user(session, practitioner_id)
+
+
+def after_practitioner(ctx, resource: dict, previous: dict | None) -> None:
+    """Practitioner `after_write`."""
+    refresh_user(ctx.session, resource["id"])
+
+
+def after_role(ctx, resource: dict, previous: dict | None) -> None:
+    """PractitionerRole `after_write`: the user (and a previous user, if the role moved)."""
+    users = {shapes.reference_id(r.get("practitioner"), "Practitioner") for r in (resource, previous or {})}
+    for practitioner_id in sorted(u for u in users if u):
+        refresh_user(ctx.session, practitioner_id)
+
+
+def after_inbox(ctx, resource: dict, previous: dict | None) -> None:
+    """HealthcareService `after_write`."""
+    refresh_inbox(ctx.session, resource["id"])
+
+
+def after_unit(ctx, resource: dict, previous: dict | None) -> None:
+    """Organization `after_write` (after the lifecycle hook)."""
+    refresh_unit(ctx.session, resource["id"])
+
+
+def rebuild_all(session) -> None:
+    """Recompute the whole read model from the stored resources (migrations, repairs)."""
+    from sqlalchemy import select
+
+    from adapter.fhir.models import ResourceRow
+
+    session.connection().execute(delete(MEMBER))
+    session.connection().execute(delete(ENTRY))
+    for resource_type, refresh in (("HealthcareService", refresh_inbox), ("Practitioner", refresh_user)):
+        ids = session.connection().execute(select(ResourceRow.id).where(ResourceRow.resource_type == resource_type)).scalars().all()
+        for resource_id in ids:
+            refresh(session, resource_id)
