@@ -1,40 +1,37 @@
-"""Messaging's own tables: the duplicate key, threads, and messages waiting for the EHR."""
+"""Messaging's own tables: each message's key and thread, and messages waiting for the EHR."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, String
+from sqlalchemy import Boolean, DateTime, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapter.db import Base
 
 
-class MessageKey(Base):
-    """A sender's identifier for a message: a retry finds the original (DESIGN.md, duplicate key).
+class Message(Base):
+    """One row per stored message: the sender's duplicate key, its thread, its journal flag.
 
-    The primary key makes two concurrent deliveries of the same message store one.
+    The unique key (sender, system, value) makes two concurrent deliveries of the same
+    message store one (DESIGN.md, duplicate key); the thread index answers "is this thread
+    saved to the journal?" (MC-R8).
     """
 
-    __tablename__ = "message_key"
-
-    sender: Mapped[str] = mapped_column(String(130), primary_key=True)  # "HealthcareService/<id>"
-    system: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255), primary_key=True)
-    communication_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-class ThreadMember(Base):
-    """Which thread a message belongs to, and whether it is saved to the journal (MC-R8)."""
-
-    __tablename__ = "message_thread"
+    __tablename__ = "message"
 
     communication_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(130), nullable=False)  # "HealthcareService/<id>"
+    system: Mapped[str] = mapped_column(String(255), nullable=False)
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     thread_id: Mapped[str] = mapped_column(String(64), nullable=False)
     save_to_journal: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
-    __table_args__ = (Index("ix_message_thread_thread", "thread_id", "save_to_journal"),)
+    __table_args__ = (
+        UniqueConstraint("sender", "system", "value", name="uq_message_sender_key"),
+        Index("ix_message_thread", "thread_id", "save_to_journal"),
+    )
 
 
 class JournalForward(Base):

@@ -20,7 +20,7 @@ from adapter.inbox.items import NewItem, create_items
 from adapter.inbox.tasks import due_after
 from adapter.mappings import code_system_url, codes, extension_url, table
 from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_inbox
-from adapter.messaging.models import JournalForward, MessageKey, ThreadMember
+from adapter.messaging.models import JournalForward, Message
 from adapter.messaging.policy import Endpoint, Flow, FlowPolicy
 
 CATEGORY = code_system_url("message-category")
@@ -83,7 +83,11 @@ def find_original(ctx, resource: dict) -> Stored | None:
     key = _message_key(resource)
     if key is None:
         return None
-    row = ctx.session.get(MessageKey, key)
+    table = Message.__table__
+    row = ctx.session.connection().execute(
+        select(table.c.communication_id, table.c.content_hash)
+        .where(table.c.sender == key[0], table.c.system == key[1], table.c.value == key[2])
+    ).first()
     if row is None:
         return None
     if row.content_hash != content_hash(resource):
@@ -138,10 +142,13 @@ def _thread(ctx, resource: dict) -> tuple[str | None, dict | None]:
     parent = store.load_current(ctx.session, resource_type="Communication", resource_id=parent_id) if parent_id else None
     if parent is None:
         raise _fail("inResponseTo names a Communication that does not exist", "Communication.inResponseTo[0]", "not-found")
-    member = ctx.session.get(ThreadMember, parent_id)
-    thread_id = member.thread_id if member else parent_id
-    flagged = ctx.session.execute(
-        select(exists().where(ThreadMember.thread_id == thread_id, ThreadMember.save_to_journal.is_(True)))
+    table = Message.__table__
+    connection = ctx.session.connection()
+    thread_id = connection.execute(
+        select(table.c.thread_id).where(table.c.communication_id == parent_id)
+    ).scalar() or parent_id
+    flagged = connection.execute(
+        select(exists().where(table.c.thread_id == thread_id, table.c.save_to_journal.is_(True)))
     ).scalar()
     if flagged:
         _set_flag(resource, "save-to-journal")  # once a thread is saved, all of it is (MC-R8)
@@ -239,11 +246,14 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
     definition = ctx.registry.resource("Communication")
     stored = service.write(ctx, definition=definition, resource=resource, resource_id=resource_id or service.new_id(), previous=None)
     sender_ref, system, value = _message_key(resource)
-    ctx.session.add(MessageKey(sender=sender_ref, system=system, value=value, communication_id=stored.id, content_hash=digest))
     flagged = _flag(resource, "save-to-journal")
-    ctx.session.add(ThreadMember(communication_id=stored.id, thread_id=route.thread_id or stored.id, save_to_journal=flagged))
+    connection = ctx.session.connection()
+    connection.execute(Message.__table__.insert().values(
+        communication_id=stored.id, sender=sender_ref, system=system, value=value, content_hash=digest,
+        thread_id=route.thread_id or stored.id, save_to_journal=flagged,
+    ))
     if flagged:
-        ctx.session.add(JournalForward(communication_id=stored.id, queued_at=ctx.clock(), state="pending"))
+        connection.execute(JournalForward.__table__.insert().values(communication_id=stored.id, queued_at=ctx.clock(), state="pending"))
     create_items(ctx, items=[
         NewItem(
             owner=recipient.reference, kind=route.item_kind, focus=stored.reference, requester=route.requester,
@@ -254,5 +264,4 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
         )
         for recipient in route.recipients
     ])
-    ctx.session.flush()
     return stored, True

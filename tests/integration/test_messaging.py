@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from adapter.messaging.models import JournalForward, MessageKey
+from adapter.messaging.models import JournalForward, Message
 from tests.helpers import FHIR_JSON, issue, rule_of, search
 from tests.integration.messaging_helpers import (
     ALFA, ANNA, CECILIA, GAMMA, JON, KOMMUN_A, KOMMUN_B, LARS, MARIA, NILS, OLGA, SKOLA, Sandbox, items, message, send,
@@ -21,7 +21,7 @@ def _counts(app):
     with app.extensions["mc"].sessions() as session:
         return (
             session.scalar(select(func.count()).select_from(ResourceRow).where(ResourceRow.resource_type.in_(["Communication", "Task"]))),
-            session.scalar(select(func.count()).select_from(MessageKey)),
+            session.scalar(select(func.count()).select_from(Message)),
         )
 
 

@@ -11,3 +11,19 @@ def test_models_and_migrations_do_not_drift(database_url):
         assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
         engine.dispose()
+
+
+def test_stored_messages_and_threads_survive_the_move_to_one_message_row(tmp_path):
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'upgrade.sqlite3'}")
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO message_key VALUES ('HealthcareService/a', 'urn:x', '1', 'c1', 'h1')"))
+        connection.execute(text("INSERT INTO message_thread VALUES ('c1', 't1', TRUE)"))
+        connection.execute(text("INSERT INTO message_key VALUES ('HealthcareService/a', 'urn:x', '2', 'c2', 'h2')"))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT communication_id, thread_id, save_to_journal FROM message ORDER BY 1")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("c1", "t1", True), ("c2", "c2", False)]
