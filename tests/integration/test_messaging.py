@@ -311,3 +311,33 @@ def test_a_user_sends_from_a_personal_inbox_only_as_themself(app, client, inbox)
     resource = message(inbox.personal(ANNA), [inbox.personal(JON)])
     assert send(client, resource, bearer(app, hsa_id=CECILIA)).status_code == 403
     assert send(client, resource, bearer(app, hsa_id=ANNA)).status_code == 201
+
+
+def test_mutated_messages_never_cause_a_500_and_refusals_store_nothing(app, client, inbox):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.integration.test_bad_input import _stored_rows, json_values
+
+    template = message(inbox.shared(KOMMUN_A), [inbox.shared(ALFA)], sent_by=inbox.personal(MARIA), patient=True, save=True)
+    fields = sorted(set(template) | {"inResponseTo", "partOf", "priority", "sent"})
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(field=st.sampled_from(fields), value=json_values, nested=st.booleans())
+    def run(field, value, nested):
+        import copy
+        import uuid
+
+        body = copy.deepcopy(template)
+        body["identifier"][0]["value"] = uuid.uuid4().hex
+        if nested and isinstance(body.get(field), list) and body[field] and isinstance(body[field][0], dict):
+            body[field][0][next(iter(body[field][0]))] = value
+        else:
+            body[field] = value
+        before = _stored_rows(app)
+        response = send(client, body)
+        assert response.status_code < 500, response.get_json()
+        if response.status_code >= 400:
+            assert _stored_rows(app) == before
+
+    run()
