@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy import Integer, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,8 +37,3 @@ def baseline_blueprint() -> Blueprint:
     bp = Blueprint("bench", __name__, url_prefix="/bench")
     bp.add_url_rule("/baseline", "baseline", _baseline, methods=["POST"])
     return bp
-
-
-def enabled() -> bool:
-    """Whether the running app has the bench endpoints (for tests)."""
-    return "bench" in current_app.blueprints

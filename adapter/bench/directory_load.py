@@ -17,7 +17,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 BASE = "https://meddelandecenter-adapter.github.io/fhir"
 HSA = "urn:oid:1.2.752.29.4.19"

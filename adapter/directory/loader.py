@@ -148,7 +148,7 @@ def _load_one(ctx: Context, entry: dict, ids: ReferenceMap, report: LoadReport) 
 
 
 def load_directory(*, path: str, make_context: Callable[[], Context], batch_size: int = 500,
-                   progress: Callable[[int], None] = lambda n: None) -> LoadReport:
+                   progress: Callable[[int], None] = lambda _count: None) -> LoadReport:
     """Load the Bundle at `path`; each batch commits on its own, a failing entry is reported and skipped."""
     report = LoadReport()
     ids = ReferenceMap()
@@ -157,7 +157,7 @@ def load_directory(*, path: str, make_context: Callable[[], Context], batch_size
     def flush() -> None:
         ctx = make_context()
         try:
-            for position, entry in enumerate(batch):
+            for entry in batch:
                 try:
                     with ctx.session.begin_nested():
                         _load_one(ctx, entry, ids, report)

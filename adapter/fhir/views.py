@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 
 from adapter.auth.http import authenticate
 from adapter.db import write_intent
@@ -14,7 +14,7 @@ from adapter.fhir import bundles, service, transactions
 from adapter.fhir.capability import capability_statement
 from adapter.fhir.outcome import information
 from adapter.fhir.search import parse_search, run_search
-from adapter.fhir.store import Stored, instant
+from adapter.fhir.store import Stored
 from adapter.http.errors import FHIR_JSON, status_text
 from adapter.http.requests import if_match_version, prefers, read_fhir_json
 from adapter.http.unit_of_work import commit, context, state

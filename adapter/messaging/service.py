@@ -98,7 +98,7 @@ def find_original(ctx, resource: dict) -> Stored | None:
     return store.load_current(ctx.session, resource_type="Communication", resource_id=row.communication_id)
 
 
-def _authorize_sender(ctx, sender: Inbox, sent_by: str | None, category_is_system: bool) -> None:
+def _authorize_sender(ctx, sender: Inbox, sent_by: str | None) -> None:
     """The caller sends as itself, or as a shared inbox it belongs to (MC-R38)."""
     caller = ctx.caller
     if caller.kind in ("adapter", "anonymous"):
@@ -217,7 +217,7 @@ def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
     if not sender.active:
         raise RuleViolation("MC-R31", "The sending inbox is closed.", "Avsändarens inkorg är stängd.", "Communication.sender")
     sent_by = _sent_by(ctx, resource, sender, row["system_category"] == "true")
-    _authorize_sender(ctx, sender, sent_by, row["system_category"] == "true")
+    _authorize_sender(ctx, sender, sent_by)
     thread_id, parent = _thread(ctx, resource)
     case_id, case_parties = _case(ctx, resource, sender) if category == "case-message" else (None, None)
     recipients = _recipients(ctx, resource, parent=parent, case_parties=case_parties, sender=sender)

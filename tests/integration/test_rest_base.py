@@ -1,7 +1,7 @@
 """The FHIR REST base over HTTP (Flask test client): CRUD, versions, conditional create, search."""
 
 from tests.conftest import FHIR
-from tests.helpers import FHIR_JSON, created, issue, organization, post, practitioner, put, role, search
+from tests.helpers import created, issue, organization, post, practitioner, put, role, search
 
 
 def test_create_returns_201_with_location_etag_and_the_stored_resource(client):
