@@ -9,6 +9,7 @@ from typing import Callable
 
 from flask import Flask, g, jsonify
 
+from adapter.auth.views import auth_blueprint
 from adapter.config import Config
 from adapter.db import make_engine, make_session_factory, utcnow
 from adapter.directory.registration import register as register_directory
@@ -66,6 +67,7 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
     )
     register_error_handlers(app)
     app.register_blueprint(fhir_blueprint())
+    app.register_blueprint(auth_blueprint())
     if config.bench_endpoints:
         from adapter.bench.baseline import baseline_blueprint
 

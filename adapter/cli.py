@@ -213,3 +213,48 @@ def bench(ctx: click.Context) -> None:
     from adapter.bench.run import main as bench_main
 
     sys.exit(bench_main(ctx.args))
+
+
+@main.group()
+def client() -> None:
+    """System clients (SMART Backend Services)."""
+
+
+@client.command("add")
+@click.option("--org", "organization", required=True, help="The organisation's HSA-id the client acts for.")
+@click.option("--jwks", "jwks_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The client's public JWK Set.")
+@click.option("--scopes", default="system/Task.rs system/Task.u system/Communication.crs", show_default=True)
+def client_add(organization: str, jwks_path: str, scopes: str) -> None:
+    """Register a client bound to one organisation; prints its client_id."""
+    from adapter.auth.backend_services import register_client
+    from adapter.identifiers import InvalidIdentifier, normalise_hsa_id
+
+    try:
+        organization = normalise_hsa_id(organization)
+        with open(jwks_path, encoding="utf-8") as handle:
+            jwks = json.load(handle)
+    except (InvalidIdentifier, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    config = _config()
+    _prepare_database(config)
+    app_state = _app_state(config)
+    try:
+        with app_state.sessions.begin() as session:
+            client_id = register_client(session, organization_hsa_id=organization, jwks=jwks, scopes=scopes, now=utcnow())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(client_id)
+
+
+@client.command("disable")
+@click.argument("client_id")
+def client_disable(client_id: str) -> None:
+    """Stop a client at once: its tokens and assertions are refused from the next request on."""
+    from adapter.auth.backend_services import set_client_active
+
+    config = _config()
+    _prepare_database(config)
+    with _app_state(config).sessions.begin() as session:
+        if not set_client_active(session, client_id=client_id, active=False):
+            raise click.ClickException(f"no client {client_id}")
+    click.echo(f"{client_id} disabled")

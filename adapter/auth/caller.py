@@ -16,6 +16,7 @@ class Caller:
     roles: frozenset[str] = field(default_factory=frozenset)  # role codes (at the unit, if named)
     client_name: str | None = None
     organization_hsa_id: str | None = None  # a system client's organisation
+    scopes: str | None = None  # SMART scopes of an access token; None: not limited by scopes
 
     @property
     def is_adapter(self) -> bool:

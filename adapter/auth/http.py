@@ -1,16 +1,30 @@
-"""Authentication of FHIR requests: bearer tokens, or the sandbox's anonymous caller."""
+"""Authentication of FHIR requests (bearer tokens, or the sandbox's anonymous caller) and scopes."""
 
 from __future__ import annotations
 
 from flask import g, request
 
-from adapter.auth import tokens
-from adapter.auth.caller import ANONYMOUS_SANDBOX
+from adapter.auth import backend_services, scopes, tokens
+from adapter.auth.caller import ANONYMOUS_SANDBOX, Caller
 from adapter.auth.service import caller_from_claims
-from adapter.errors import Unauthenticated
+from adapter.errors import Forbidden, Unauthenticated
 from adapter.http import unit_of_work
 
 PUBLIC_ENDPOINTS = {"fhir.metadata"}
+
+
+def token_endpoint() -> str:
+    """The public URL of `POST /auth/token` (the audience of client assertions)."""
+    return unit_of_work.state().config.public_base_url.rstrip("/") + "/auth/token"
+
+
+def require_scope(resource_type: str, interaction: str) -> None:
+    """403 when the caller's access token does not grant `interaction` on `resource_type`."""
+    caller = g.get("caller")
+    if caller is None or caller.scopes is None:
+        return
+    if not scopes.allows(caller.scopes, resource_type, interaction):
+        raise Forbidden.simple(f"the access token's scopes do not allow {interaction} on {resource_type}")
 
 
 def authenticate() -> None:
@@ -25,9 +39,17 @@ def authenticate() -> None:
             return
         raise Unauthenticated.simple("a bearer token is required")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated.simple("the Authorization header must be 'Bearer <token>'")
+    if backend_services.is_own_token(token, token_endpoint=token_endpoint()):
+        claims = backend_services.verify_access_token(
+            unit_of_work.session(), token, token_endpoint=token_endpoint(),
+            fhir_base=app_state.config.fhir_base_url, key=app_state.key("access_token_key"),
+        )
+        g.caller = Caller(kind="client", client_name=claims["sub"], organization_hsa_id=claims["org"], scopes=claims["scope"])
+        return
     if not app_state.config.sandbox:
         raise Unauthenticated.simple("no token issuer is configured (the sandbox issuer runs only with --sandbox)")
-    claims = tokens.verify(token.strip(), key=app_state.key("sandbox_token_key"))
+    claims = tokens.verify(token, key=app_state.key("sandbox_token_key"))
     g.caller = caller_from_claims(unit_of_work.session(), claims)

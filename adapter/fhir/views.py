@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, request
 
-from adapter.auth.http import authenticate
+from adapter.auth.http import authenticate, require_scope
 from adapter.db import write_intent
 from adapter.errors import MalformedRequest, NotFound
 from adapter.fhir import bundles, service, transactions
@@ -39,9 +39,19 @@ def _resource_response(stored: Stored, status: int) -> Response:
     return _json_response(stored.content, status, headers)
 
 
+_INTERACTION_OF_ENDPOINT = {
+    "fhir.search": "search", "fhir.read": "read", "fhir.vread": "vread", "fhir.history": "history",
+    "fhir.create": "create", "fhir.update": "update", "fhir.conditional_update": "update", "fhir.patch": "patch",
+    "fhir.delete": "update", "fhir.operation": "operation",
+}
+
+
 def _before_request() -> None:
     write_intent.set(request.method not in READ_METHODS)
     authenticate()
+    interaction = _INTERACTION_OF_ENDPOINT.get(request.endpoint)
+    if interaction is not None:  # scopes are checked here, for every FHIR interaction (Bundles: per entry)
+        require_scope(request.view_args["resource_type"], interaction)
 
 
 def _metadata():
@@ -57,6 +67,11 @@ def _bundle():
     ctx = context()
     bundle = read_fhir_json()
     ctx.validator.check_resource_type(bundle, "Bundle")
+    for entry in bundle.get("entry") or []:
+        request_part = entry.get("request") if isinstance(entry, dict) else None
+        if isinstance(request_part, dict):
+            method = {"GET": "read", "POST": "create", "PUT": "update"}.get(request_part.get("method"), "update")
+            require_scope(str(request_part.get("url", "")).split("?")[0].split("/")[0], method)
     kind = bundle.get("type")
     if kind == "transaction":
         body = transactions.process_transaction(ctx, bundle=bundle)
