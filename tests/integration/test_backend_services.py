@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from adapter.auth.backend_services import ASSERTION_TYPE, register_client, set_client_active
 from tests.conftest import BASE_URL
-from tests.helpers import FHIR_JSON, search
+from tests.helpers import FHIR_JSON
 from tests.integration.messaging_helpers import ALFA, KOMMUN_A, KOMMUN_B, MARIA, Sandbox, message
 
 TOKEN_URL = f"{BASE_URL}/auth/token"
