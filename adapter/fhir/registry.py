@@ -56,6 +56,9 @@ class ResourceDefinition:
     # (ctx, ids) -> set of the ids that exist: a cheaper existence check for references than
     # loading the resources (the directory answers from its read model).
     exists_many: Callable | None = None
+    # (ctx, resource dict) -> bool: whether the caller may see a stored resource of this type;
+    # what it may not see is 404 on read and left out of searches (None: visible to every caller).
+    visible: Callable | None = None
     # Updates must name the version they change (428 without If-Match), e.g. inbox items.
     require_if_match: bool = False
     interactions: tuple[str, ...] = INTERACTIONS

@@ -315,14 +315,22 @@ def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> S
     rows = ctx.session.execute(
         select(ResourceRow).where(*conditions).order_by(*order).limit(request.count + 1)
     ).scalars().all()
-    matches = [Stored.of(r) for r in rows[: request.count]]
+    page = [Stored.of(r) for r in rows[: request.count]]
     next_cursor = None
     if len(rows) > request.count and cursors is not None:
-        last = matches[-1]
+        last = page[-1]
         key = [as_utc(last.last_updated).isoformat(), last.id] if by_time else [last.id]
         next_cursor = cursors.encode({"t": definition.name, "s": request.sort, "k": key})
-    included = _load_includes(ctx, definition, request.includes, [m.id for m in matches])
+    # What the caller may not see is left out; paging continues after the whole page, so
+    # neither totals nor links tell anything about it.
+    matches = [m for m in page if _visible(ctx, definition, m)]
+    included = [i for i in _load_includes(ctx, definition, request.includes, [m.id for m in matches])
+                if _visible(ctx, ctx.registry.resource(i.resource_type), i)]
     return SearchPage(matches, included, next_cursor)
+
+
+def _visible(ctx, definition, stored: Stored) -> bool:
+    return definition is None or definition.visible is None or definition.visible(ctx, stored.as_dict())
 
 
 def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchParam], ids: list[str]) -> list[Stored]:

@@ -183,17 +183,22 @@ def _same_content(previous: Stored, resource: dict) -> bool:
 
 
 def read(ctx, *, resource_type: str, resource_id: str) -> Stored:
-    """The current version, or 404."""
-    definition_for(ctx, resource_type)
+    """The current version, or 404 (also when the caller may not see it)."""
+    definition = definition_for(ctx, resource_type)
     stored = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id)
-    if stored is None:
+    if stored is None or not is_visible(ctx, definition, stored):
         raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
     return stored
 
 
+def is_visible(ctx, definition: ResourceDefinition, stored: Stored) -> bool:
+    """Whether the caller may see this stored resource (DESIGN.md: otherwise 404)."""
+    return definition.visible is None or definition.visible(ctx, stored.as_dict())
+
+
 def vread(ctx, *, resource_type: str, resource_id: str, version: str) -> Stored:
     """One version, or 404."""
-    definition_for(ctx, resource_type)
+    read(ctx, resource_type=resource_type, resource_id=resource_id)  # visibility follows the current version
     if not version.isdigit():
         raise NotFound.simple(f"version '{version}' is not known")
     stored = store.load_version(ctx.session, resource_type=resource_type, resource_id=resource_id, version=int(version))

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from sqlalchemy import BigInteger, Text, and_, cast, func, or_, select, text, tuple_
 
 from adapter.errors import Issue, MalformedRequest
+from adapter.auth import visibility
 from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
 from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values
@@ -287,4 +288,7 @@ def search_tasks(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: C
     """`GET /fhir/Task?owner=...`: one page of the inbox's feed, as a Bundle."""
     query = parse_feed(params, strict=strict, now=ctx.clock(), default_count=ctx.config.default_page_size,
                        max_count=ctx.config.max_page_size, cursors=cursors)
+    if not visibility.sees_inbox(ctx, query.owner):
+        # Another organisation's inbox: the caller sees nothing of it, not even that it exists.
+        return feed_bundle(ctx, query, FeedPage([], query.after, False), cursors)
     return feed_bundle(ctx, query, run_feed(ctx, query), cursors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from adapter.auth import visibility
 from adapter.fhir.registry import WITH_PATCH, Operation, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import BASE
 from adapter.inbox import feed, moves, tasks, trash, updates
@@ -33,6 +34,7 @@ def register(registry: Registry) -> None:
         create_handler=tasks.create_task,
         search_handler=feed.search_tasks,
         generic_index=False,
+        visible=visibility.sees_task,
         require_if_match=True,
         interactions=WITH_PATCH,
     ))

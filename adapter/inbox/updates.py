@@ -9,7 +9,8 @@ message whose sender asked for one, puts a read receipt in the sender's Notifica
 from __future__ import annotations
 
 from adapter.directory import shapes
-from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource
+from adapter.auth import visibility
+from adapter.errors import Issue, NotFound, RuleViolation, UnprocessableResource
 from adapter.fhir import store
 from adapter.fhir.store import instant
 from adapter.inbox import rules
@@ -27,19 +28,9 @@ def _caller_practitioner(ctx) -> str | None:
 
 
 def check_may_handle(ctx, owner_ref: str) -> None:
-    """The owner's user, a member of the shared inbox, or a client of its organisation handles its items."""
-    caller = ctx.caller
-    if caller.kind in ("adapter", "anonymous"):
-        return
-    owner = resolve_inbox(ctx, {"reference": owner_ref}, expression="Task.owner")
-    if owner.is_personal:
-        if caller.kind == "user" and caller.practitioner_id == owner.id:
-            return
-    elif caller.kind == "client" and caller.organization_hsa_id == owner.organization_hsa_id:
-        return
-    elif caller.kind == "user" and is_member(ctx, practitioner_id=caller.practitioner_id, inbox=owner):
-        return
-    raise Forbidden.simple("the caller may not handle items of this inbox")
+    """Whoever sees the inbox handles its items; to anyone else they do not exist (404)."""
+    if not visibility.sees_inbox(ctx, owner_ref):
+        raise NotFound.simple("no such item in an inbox the caller sees")
 
 
 def _others(resource: dict) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from adapter.auth import visibility
 from adapter.fhir.registry import Registry, ResourceDefinition, SearchParam
 from adapter.messaging import service
 from adapter.messaging.policy import FlowPolicy
@@ -30,4 +31,5 @@ def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
         search_params={p.name: p for p in params},
         interactions=("create", "read", "vread", "search-type", "history-instance"),
         create_handler=partial(service.send, policy=policy),
+        visible=visibility.sees_communication,
     ))
