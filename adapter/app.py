@@ -9,6 +9,7 @@ from typing import Callable
 
 from flask import Flask, g, jsonify
 
+from adapter.audit.registration import register as register_audit
 from adapter.auth.views import auth_blueprint
 from adapter.config import Config
 from adapter.db import make_engine, make_session_factory, utcnow
@@ -29,6 +30,7 @@ def build_registry() -> Registry:
     register_directory(registry)
     register_inbox(registry)
     register_messaging(registry)
+    register_audit(registry)
     return registry
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from adapter.db import Base
 from adapter.fhir import models  # noqa: F401  (the tables)
+from adapter.audit import models as audit_models  # noqa: F401
 from adapter.auth import models as auth_models  # noqa: F401
 from adapter.bench import baseline as bench_baseline  # noqa: F401
 from adapter.directory import models as directory_models  # noqa: F401

@@ -208,7 +208,7 @@ def vread(ctx, *, resource_type: str, resource_id: str, version: str) -> Stored:
 
 
 def history(ctx, *, resource_type: str, resource_id: str, count: int) -> list[Stored]:
-    """Versions of one resource, newest first (404 if none)."""
+    """Versions of one resource, newest first (404 if none, or not visible)."""
     read(ctx, resource_type=resource_type, resource_id=resource_id)
     return store.history(ctx.session, resource_type=resource_type, resource_id=resource_id, limit=count)
 

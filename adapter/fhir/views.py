@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, request
 
+from adapter.audit import http as audit
 from adapter.auth.http import authenticate, require_scope
 from adapter.db import write_intent
 from adapter.errors import MalformedRequest, NotFound
@@ -79,6 +80,7 @@ def _bundle():
         body = transactions.process_batch(ctx, bundle=bundle, status_of=status_text)
     else:
         raise MalformedRequest.simple("POST /fhir takes a Bundle of type transaction or batch", expression="Bundle.type")
+    audit.within_bundle(ctx, body)
     commit()
     return _json_response(body)
 
@@ -90,14 +92,17 @@ def _search(resource_type: str):
     app_state = state()
     cursors = app_state.cursors()
     if definition.search_handler is not None:
-        return _json_response(definition.search_handler(
-            ctx, params=list(request.args.items(multi=True)), strict=prefers("handling", "strict"), cursors=cursors))
+        body, matched = definition.search_handler(
+            ctx, params=list(request.args.items(multi=True)), strict=prefers("handling", "strict"), cursors=cursors)
+        audit.after_read(resource_type, "search", [m.as_dict() for m in matched])
+        return _json_response(body)
     search = parse_search(
         definition, list(request.args.items(multi=True)), strict=prefers("handling", "strict"),
         base_url=ctx.config.fhir_base_url, default_count=ctx.config.default_page_size,
         max_count=ctx.config.max_page_size, cursors=cursors,
     )
     page = run_search(ctx, search, cursors=cursors)
+    audit.after_read(resource_type, "search", [m.as_dict() for m in page.matches])
     outcome = None
     if search.ignored:
         outcome = information(f"ignored unknown search parameters: {', '.join(sorted(set(search.ignored)))}")
@@ -115,6 +120,7 @@ def _create(resource_type: str):
     stored, created = service.create(
         ctx, resource=resource, expected_type=resource_type, if_none_exist=request.headers.get("If-None-Exist")
     )
+    audit.within_write(ctx, resource_type, "create", [stored.as_dict()])
     commit()
     return _resource_response(stored, 201 if created else 200)
 
@@ -128,6 +134,7 @@ def _conditional_update(resource_type: str):
     stored, created = service.conditional_update(
         ctx, resource_type=resource_type, criteria=request.query_string.decode("utf-8", "replace"), resource=resource
     )
+    audit.within_write(ctx, resource_type, "update", [stored.as_dict()])
     commit()
     return _resource_response(stored, 201 if created else 200)
 
@@ -136,6 +143,7 @@ def _read(resource_type: str, resource_id: str):
     ctx = context()
     service.require_interaction(service.definition_for(ctx, resource_type), "read")
     stored = service.read(ctx, resource_type=resource_type, resource_id=resource_id)
+    audit.after_read(resource_type, "read", [stored.as_dict()])
     return _resource_response(stored, 200)
 
 
@@ -146,6 +154,7 @@ def _update(resource_type: str, resource_id: str):
     stored, created = service.update(
         ctx, resource_type=resource_type, resource_id=resource_id, resource=resource, if_match=if_match_version()
     )
+    audit.within_write(ctx, resource_type, "update", [stored.as_dict()])
     commit()
     return _resource_response(stored, 201 if created else 200)
 
@@ -156,6 +165,7 @@ def _patch(resource_type: str, resource_id: str):
     operations = read_fhir_json({"application/json-patch+json"})
     stored, _ = service.patch(ctx, resource_type=resource_type, resource_id=resource_id, operations=operations,
                               if_match=if_match_version())
+    audit.within_write(ctx, resource_type, "patch", [stored.as_dict()])
     commit()
     return _resource_response(stored, 200)
 
@@ -172,11 +182,13 @@ def _history(resource_type: str, resource_id: str):
         raise MalformedRequest.simple("_count must be a positive whole number", expression="_count")
     versions = service.history(ctx, resource_type=resource_type, resource_id=resource_id,
                                count=min(int(count), ctx.config.max_page_size))
+    audit.after_read(resource_type, "history", [v.as_dict() for v in versions])
     return _json_response(bundles.history(versions, base_url=ctx.config.fhir_base_url))
 
 
 def _vread(resource_type: str, resource_id: str, version: str):
     stored = service.vread(context(), resource_type=resource_type, resource_id=resource_id, version=version)
+    audit.after_read(resource_type, "vread", [stored.as_dict()])
     return _resource_response(stored, 200)
 
 

@@ -57,11 +57,22 @@ def outcome_response(issues: list[Issue], status: int, headers: dict | None = No
     return Response(body, status=status, content_type=FHIR_JSON, headers=headers or {})
 
 
+def _audit_refusal(error: errors.AdapterError) -> None:
+    """A refused request on patient data is audited in a transaction of its own (never fails the response)."""
+    from adapter.audit.http import after_refusal
+
+    try:
+        after_refusal(error)
+    except Exception as exc:  # the refusal is answered even if auditing it failed; the failure is logged
+        log.error("auditing a refused request failed: %s", type(exc).__name__)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Map domain errors, HTTP errors and bugs to OperationOutcomes."""
 
     @app.errorhandler(errors.AdapterError)
     def _domain(error: errors.AdapterError):
+        _audit_refusal(error)
         headers = {}
         if isinstance(error, errors.Unauthenticated):
             headers["WWW-Authenticate"] = 'Bearer realm="mc-adapter"'

@@ -77,6 +77,12 @@ def commit() -> None:
         g.mc_session.commit()
 
 
+def rollback() -> None:
+    """Roll this request's work back now (a refused request, before auditing it)."""
+    if "mc_session" in g:
+        g.mc_session.rollback()
+
+
 def close_session(_exc=None) -> None:
     """Teardown: close the session; anything not committed is rolled back."""
     db_session = g.pop("mc_session", None)

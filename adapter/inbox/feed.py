@@ -284,11 +284,12 @@ def feed_bundle(ctx, query: FeedQuery, page: FeedPage, cursors: CursorCodec) -> 
     return bundles.bundle("searchset", entries, links=links)
 
 
-def search_tasks(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: CursorCodec) -> str:
-    """`GET /fhir/Task?owner=...`: one page of the inbox's feed, as a Bundle."""
+def search_tasks(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: CursorCodec) -> tuple[str, list[Stored]]:
+    """`GET /fhir/Task?owner=...`: one page of the inbox's feed, as a Bundle (and the items shown)."""
     query = parse_feed(params, strict=strict, now=ctx.clock(), default_count=ctx.config.default_page_size,
                        max_count=ctx.config.max_page_size, cursors=cursors)
     if not visibility.sees_inbox(ctx, query.owner):
         # Another organisation's inbox: the caller sees nothing of it, not even that it exists.
-        return feed_bundle(ctx, query, FeedPage([], query.after, False), cursors)
-    return feed_bundle(ctx, query, run_feed(ctx, query), cursors)
+        return feed_bundle(ctx, query, FeedPage([], query.after, False), cursors), []
+    page = run_feed(ctx, query)
+    return feed_bundle(ctx, query, page, cursors), page.items

@@ -1,0 +1,1 @@
+"""The audit trail: an AuditEvent for every access to patient data (patientdatalagen)."""

@@ -1,0 +1,107 @@
+"""Recording AuditEvents: who (user and assignment, or client), what, when, outcome. Append-only."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from adapter.audit.models import AuditEntity
+from adapter.fhir import store
+from adapter.fhir.store import instant
+from adapter.mappings import extension_url
+
+AUDITED_TYPES = frozenset({"Communication", "Task"})
+CLIENT_SYSTEM = "https://meddelandecenter-adapter.github.io/fhir/NamingSystem/client"
+HSA_ID = "urn:oid:1.2.752.29.4.19"
+_ACTION = {"read": "R", "vread": "R", "history": "R", "search": "E", "create": "C", "update": "U", "patch": "U",
+           "operation": "E", "transaction": "E"}
+_SUBTYPE = {"read": "read", "vread": "vread", "history": "history-instance", "search": "search-type",
+            "create": "create", "update": "update", "patch": "patch", "operation": "operation", "transaction": "transaction"}
+
+
+@dataclass
+class Access:
+    """One request's access to patient data."""
+
+    interaction: str
+    resources: list[dict] = field(default_factory=list)  # the resources touched (parsed)
+    outcome: str = "0"  # 0 success, 4 refused (minor failure), 8 failed
+    description: str | None = None
+
+
+def patients_of(resource: dict) -> list[tuple[str, str]]:
+    """(system, value) of the patient a Communication (`subject`) or Task (`for`) is about."""
+    reference = resource.get("subject") or resource.get("for") or {}
+    identifier = reference.get("identifier") if isinstance(reference, dict) else None
+    if isinstance(identifier, dict) and identifier.get("system") and identifier.get("value"):
+        return [(identifier["system"], identifier["value"])]
+    return []
+
+
+def touches_patient_data(resources: list[dict]) -> bool:
+    """Whether any of the resources is about a patient."""
+    return any(patients_of(r) for r in resources)
+
+
+def _agent(caller) -> tuple[dict, str]:
+    if caller.kind == "client":
+        who = {"identifier": {"system": CLIENT_SYSTEM, "value": caller.client_name}}
+        agent = {"who": who, "requestor": True, "name": caller.client_name,
+                 "extension": [{"url": extension_url("acting-organization"),
+                                "valueIdentifier": {"system": HSA_ID, "value": caller.organization_hsa_id}}]}
+        return agent, f"agent|{caller.client_name}"
+    if caller.kind == "user":
+        agent = {"who": {"reference": f"Practitioner/{caller.practitioner_id}",
+                         "identifier": {"system": HSA_ID, "value": caller.hsa_id}}, "requestor": True}
+        if caller.unit_hsa_id:  # the assignment (medarbetaruppdrag) the user acts under
+            agent["extension"] = [{"url": extension_url("acting-organization"),
+                                   "valueIdentifier": {"system": HSA_ID, "value": caller.unit_hsa_id}}]
+        if caller.roles:
+            agent["role"] = [{"coding": [{"system": "https://meddelandecenter-adapter.github.io/fhir/CodeSystem/role",
+                                          "code": role}]} for role in sorted(caller.roles)]
+        return agent, f"agent|Practitioner/{caller.practitioner_id}"
+    return {"who": {"display": caller.kind}, "requestor": True}, f"agent|{caller.kind}"
+
+
+def audit_event(caller, access: Access, *, now) -> tuple[dict, list[str]]:
+    """The AuditEvent of one access, and the entity keys it is searched by."""
+    agent, agent_key = _agent(caller)
+    entities, keys = [], [agent_key]
+    for resource in access.resources:
+        reference = f"{resource['resourceType']}/{resource['id']}"
+        entities.append({"what": {"reference": reference},
+                         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"}})
+        keys.append(reference)
+    for system, value in sorted({p for r in access.resources for p in patients_of(r)}):
+        entities.append({"what": {"identifier": {"system": system, "value": value}},
+                         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
+                         "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}})
+        keys.append(f"patient|{system}|{value}")
+    event = {
+        "resourceType": "AuditEvent",
+        "id": str(uuid.uuid4()),
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": _SUBTYPE.get(access.interaction, "operation")}],
+        "action": _ACTION.get(access.interaction, "E"),
+        "recorded": instant(now),
+        "outcome": access.outcome,
+        "agent": [agent],
+        "source": {"observer": {"display": "mc-adapter"},
+                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4"}]},
+    }
+    if access.description:
+        event["outcomeDesc"] = access.description
+    if entities:
+        event["entity"] = entities
+    return event, keys
+
+
+def record(ctx, access: Access) -> None:
+    """Append the AuditEvent of `access` in the context's transaction."""
+    now = ctx.clock()
+    event, keys = audit_event(ctx.caller, access, now=now)
+    definition = ctx.registry.resource("AuditEvent")
+    store.persist_new_many(ctx.session, definition=definition, resources=[event], now=now, base_url=ctx.config.fhir_base_url)
+    ctx.session.connection().execute(
+        AuditEntity.__table__.insert(), [{"event_id": event["id"], "entity": key[:400], "recorded": now} for key in keys]
+    )
