@@ -10,6 +10,7 @@ from typing import Callable
 from flask import Flask, g, jsonify
 
 from adapter.audit.registration import register as register_audit
+from adapter.auth.oidc import Issuer, JwksCache
 from adapter.auth.views import auth_blueprint
 from adapter.config import Config
 from adapter.db import make_engine, make_session_factory, utcnow
@@ -66,6 +67,8 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
         registry=build_registry(),
         validator=ResourceValidator(BaseDefinitions.load()),
         clock=clock,
+        issuers={i.issuer: i for i in (Issuer.from_config(raw) for raw in config.oidc_issuers)},
+        jwks=JwksCache(),
     )
     register_error_handlers(app)
     app.register_blueprint(fhir_blueprint())

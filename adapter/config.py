@@ -28,6 +28,7 @@ class Config:
     secret_key: str | None = None
     workers: int = 2
     bench_endpoints: bool = False  # `POST /bench/baseline`, for the benchmark only
+    oidc_issuers: tuple = ()  # trusted OpenID Connect issuers for user tokens (MC_OIDC_ISSUERS, a JSON list)
     timezone: str = "Europe/Stockholm"
 
     @property
@@ -66,6 +67,10 @@ class Config:
             kwargs["sandbox"] = _bool(env["MC_SANDBOX"])
         if "MC_BENCH_ENDPOINTS" in env:
             kwargs["bench_endpoints"] = _bool(env["MC_BENCH_ENDPOINTS"])
+        if env.get("MC_OIDC_ISSUERS"):
+            import json
+
+            kwargs["oidc_issuers"] = tuple(json.loads(env["MC_OIDC_ISSUERS"]))
         if env.get("MC_SECRET_KEY"):
             kwargs["secret_key"] = env["MC_SECRET_KEY"]
         return cls(**kwargs)

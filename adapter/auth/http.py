@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from adapter.auth import backend_services, scopes, tokens
+from adapter.auth import backend_services, oidc, scopes, tokens
 from adapter.auth.caller import ANONYMOUS_SANDBOX, Caller
 from adapter.auth.service import caller_from_claims
 from adapter.errors import Forbidden, Unauthenticated
@@ -49,7 +49,13 @@ def authenticate() -> None:
         )
         g.caller = Caller(kind="client", client_name=claims["sub"], organization_hsa_id=claims["org"], scopes=claims["scope"])
         return
+    if oidc.peek_issuer(token) in app_state.issuers:
+        issuer, claims = oidc.verify(token, issuers=app_state.issuers, cache=app_state.jwks)
+        g.caller = caller_from_claims(unit_of_work.session(), {
+            "kind": "user", "sub": claims[issuer.claims["hsa_id"]], "unit": claims.get(issuer.claims["unit"]),
+        })
+        return
     if not app_state.config.sandbox:
-        raise Unauthenticated.simple("no token issuer is configured (the sandbox issuer runs only with --sandbox)")
+        raise Unauthenticated.simple("the token's issuer is not trusted here (the sandbox issuer runs only with --sandbox)")
     claims = tokens.verify(token, key=app_state.key("sandbox_token_key"))
     g.caller = caller_from_claims(unit_of_work.session(), claims)

@@ -29,6 +29,8 @@ class AppState:
     registry: Registry
     validator: ResourceValidator
     clock: Callable[[], datetime]
+    issuers: dict = field(default_factory=dict)  # issuer URL -> adapter.auth.oidc.Issuer
+    jwks: object = None  # adapter.auth.oidc.JwksCache
     _keys: dict[str, str] = field(default_factory=dict)
 
     def key(self, name: str) -> str:
