@@ -10,7 +10,7 @@ from adapter.fhir import store
 from adapter.fhir.store import instant
 from adapter.mappings import extension_url
 
-AUDITED_TYPES = frozenset({"Communication", "Task"})
+AUDITED_TYPES = frozenset({"Communication", "Task", "DiagnosticReport", "ServiceRequest"})
 CLIENT_SYSTEM = "https://meddelandecenter-adapter.github.io/fhir/NamingSystem/client"
 HSA_ID = "urn:oid:1.2.752.29.4.19"
 _ACTION = {"read": "R", "vread": "R", "history": "R", "search": "E", "create": "C", "update": "U", "patch": "U",
@@ -32,6 +32,8 @@ class Access:
 def patients_of(resource: dict) -> list[tuple[str, str]]:
     """(system, value) of the patient a Communication (`subject`) or Task (`for`) is about."""
     reference = resource.get("subject") or resource.get("for") or {}
+    if isinstance(reference, dict) and reference.get("reference", "").startswith("Patient/") and "identifier" not in reference:
+        return [("Patient", reference["reference"])]
     identifier = reference.get("identifier") if isinstance(reference, dict) else None
     if isinstance(identifier, dict) and identifier.get("system") and identifier.get("value"):
         return [(identifier["system"], identifier["value"])]

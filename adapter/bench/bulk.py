@@ -40,32 +40,32 @@ def _task(number: int, owner: str, now: datetime) -> tuple[str, str, dict]:
     return task_id, json.dumps(task, separators=(",", ":")), task
 
 
-def _rows(start: int, stop: int, inboxes: int, poll_inbox: str, now: datetime, first_position: int):
+def _rows(start: int, stop: int, inboxes: int, poll_inbox: str, now: datetime, first_position: int, poll_items: int):
     for offset, number in enumerate(range(start, stop)):
-        owner = poll_inbox if number % inboxes == 0 else f"HealthcareService/bench-inbox-{number % inboxes}"
+        owner = poll_inbox if offset < poll_items else f"HealthcareService/bench-inbox-{number % inboxes}"
         task_id, content, task = _task(number, owner, now)
         item = projection(task)
         yield task_id, content, item, first_position + offset
 
 
-def insert_tasks(database_url: str, *, start: int, stop: int, inboxes: int, poll_inbox: str) -> None:
-    """Store Tasks number `start` to `stop - 1`, spread over `inboxes` inboxes (every `inboxes`-th in `poll_inbox`)."""
+def insert_tasks(database_url: str, *, start: int, stop: int, inboxes: int, poll_inbox: str, poll_items: int) -> None:
+    """Store Tasks number `start` to `stop - 1`: the first `poll_items` in `poll_inbox`, the rest over `inboxes` inboxes."""
     if stop <= start:
         return
     now = datetime.now(timezone.utc)
     if database_url.startswith("postgresql"):
-        _insert_postgresql(database_url, start, stop, inboxes, poll_inbox, now)
+        _insert_postgresql(database_url, start, stop, inboxes, poll_inbox, now, poll_items)
     else:
-        _insert_sqlite(database_url, start, stop, inboxes, poll_inbox, now)
+        _insert_sqlite(database_url, start, stop, inboxes, poll_inbox, now, poll_items)
 
 
-def _insert_postgresql(database_url, start, stop, inboxes, poll_inbox, now) -> None:
+def _insert_postgresql(database_url, start, stop, inboxes, poll_inbox, now, poll_items) -> None:
     import psycopg
 
     with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
         first = conn.execute("SELECT nextval('inbox_feed_seq')").fetchone()[0]
         with conn.cursor() as cur:
-            rows = list(_rows(start, stop, inboxes, poll_inbox, now, first))
+            rows = list(_rows(start, stop, inboxes, poll_inbox, now, first, poll_items))
             with cur.copy("COPY resource (resource_type, id, version, last_updated, content) FROM STDIN") as copy:
                 for task_id, content, _, _ in rows:
                     copy.write_row(("Task", task_id, 1, now, content))
@@ -82,7 +82,7 @@ def _insert_postgresql(database_url, start, stop, inboxes, poll_inbox, now) -> N
         conn.commit()
 
 
-def _insert_sqlite(database_url, start, stop, inboxes, poll_inbox, now) -> None:
+def _insert_sqlite(database_url, start, stop, inboxes, poll_inbox, now, poll_items) -> None:
     engine = make_engine(database_url)
     with engine.begin() as connection:
         current = connection.execute(text("SELECT value FROM feed_counter WHERE id = 1")).scalar() or 0
@@ -97,7 +97,7 @@ def _insert_sqlite(database_url, start, stop, inboxes, poll_inbox, now) -> None:
             batch_resource.clear(), batch_item.clear()
 
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-        for task_id, content, item, position in _rows(start, stop, inboxes, poll_inbox, now, current + 1):
+        for task_id, content, item, position in _rows(start, stop, inboxes, poll_inbox, now, current + 1, poll_items):
             batch_resource.append({"id": task_id, "lu": stamp, "content": content})
             batch_item.append({**item, "task_id": task_id, "pos": position, "last_updated": stamp, "due": None, "trashed_at": None})
             if len(batch_resource) >= CHUNK:

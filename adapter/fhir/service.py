@@ -150,6 +150,8 @@ def update(
             f"the resource's id must equal the id in the URL ('{resource_id}')", code="invalid", expression=f"{resource_type}.id"
         )
     previous = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id, for_update=True)
+    if previous is not None and not is_visible(ctx, definition, previous):
+        raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
     if if_match is not None and (previous is None or previous.version != if_match):
         current = f"version {previous.version}" if previous else "no resource"
         raise PreconditionFailed.simple(f"If-Match names version {if_match} but the server has {current}")

@@ -1,0 +1,1 @@
+"""Results (MC-R17): DiagnosticReports delivered to the orderer's personal inbox."""
