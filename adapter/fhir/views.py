@@ -200,6 +200,9 @@ def _operation(resource_type: str, resource_id: str, operation: str):
         raise NotFound.simple(f"{resource_type} has no operation '{operation}'", code="not-supported")
     parameters = read_fhir_json()
     status, body = found.handler(ctx, resource_id, parameters)
+    if audit.audited_type(resource_type):
+        touched = service.read(ctx, resource_type=resource_type, resource_id=resource_id)
+        audit.within_write(ctx, resource_type, "operation", [touched.as_dict()])
     commit()
     return _json_response(body, status)
 

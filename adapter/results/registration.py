@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from adapter.auth import visibility
-from adapter.fhir.registry import Registry, ResourceDefinition, SearchParam
-from adapter.results import service
+from adapter.fhir import store
+from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
+from adapter.fhir.validation import parse_reference
+from adapter.results import service, signing
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
@@ -23,6 +25,17 @@ def _sees_order(ctx, order: dict) -> bool:
     if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
         return True
     return any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order))
+
+
+def _sees_provenance(ctx, provenance: dict) -> bool:
+    """A signature is seen by whoever sees what was signed."""
+    for target in provenance.get("target", []):
+        parsed = parse_reference(target.get("reference", ""))
+        definition = ctx.registry.resource(parsed[1]) if parsed else None
+        stored = store.load_current(ctx.session, resource_type=parsed[1], resource_id=parsed[2]) if definition else None
+        if stored is not None and (definition.visible is None or definition.visible(ctx, stored.as_dict())):
+            return True
+    return visibility.sees_everything(ctx)
 
 
 def register(registry: Registry) -> None:
@@ -47,4 +60,15 @@ def register(registry: Registry) -> None:
         after_write=service.after_update,
         visible=_sees_result,
         interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
+    ))
+    registry.add_resource(ResourceDefinition(
+        name="Provenance",
+        search_params={"target": SearchParam("target", "reference", ("Provenance.target",), "What was signed",
+                                             definition=f"{R4}/Provenance-target")},
+        visible=_sees_provenance,
+        interactions=("read", "vread", "search-type"),
+    ))
+    registry.add_operation(Operation(
+        resource_type="Task", name="sign", handler=signing.sign,
+        description="Sign the item: it is done, and a Provenance records who signed what (MC-R45, MC-R46)",
     ))

@@ -64,6 +64,10 @@ def test_priority_items_are_past_due_erecept_errors_or_high_priority_mc_r14():
 
 
 def test_the_table_rows_cite_rules():
-    for name in ("item_folders", "item_statuses", "item_transitions", "priority_items", "item_deadlines"):
+    for name in ("item_folders", "item_statuses", "item_transitions", "priority_items", "item_deadlines", "signable_items"):
         for row in table(name):
             assert row["rule"] in codes("rule"), (name, row)
+
+
+def test_signable_kinds_are_item_kinds():
+    assert {r["item_kind"] for r in table("signable_items")} <= codes("item-kind")
