@@ -6,7 +6,7 @@ from adapter.auth import visibility
 from adapter.fhir import store
 from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
 from adapter.fhir.validation import parse_reference
-from adapter.results import service, signing
+from adapter.results import orders, service, signing
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
@@ -21,10 +21,13 @@ def _sees_result(ctx, report: dict) -> bool:
 
 
 def _sees_order(ctx, order: dict) -> bool:
-    """An order is seen by its requester, the practitioner responsible for it, and the systems that send orders."""
+    """An order is seen by its requester, the practitioner responsible for it, whoever sees an item
+    about it (a co-signer, a consult inbox), and the systems that send orders."""
     if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
         return True
-    return any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order))
+    if any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order)):
+        return True
+    return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, f"ServiceRequest/{order['id']}"))
 
 
 def _sees_provenance(ctx, provenance: dict) -> bool:
@@ -46,6 +49,7 @@ def register(registry: Registry) -> None:
             SearchParam("identifier", "token", ("ServiceRequest.identifier",), "The order's identifier", definition=f"{R4}/ServiceRequest-identifier"),
             SearchParam("requester", "reference", ("ServiceRequest.requester",), "Who ordered", definition=f"{R4}/ServiceRequest-requester"),
         )},
+        create_handler=orders.place_order,
         visible=_sees_order,
         interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
     ))

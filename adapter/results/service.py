@@ -66,6 +66,12 @@ def item_owner(ctx, report_id: str) -> str | None:
     ).scalar()
 
 
+def item_owners(ctx, focus: str) -> list[str]:
+    """The inboxes holding items about `focus`."""
+    table = InboxItem.__table__
+    return list(ctx.session.connection().execute(select(table.c.owner).where(table.c.focus == focus)).scalars())
+
+
 def order_practitioners(order: dict) -> list[str]:
     """The personal inboxes an order names: responsible and requester."""
     responsible = shapes.extension(order, "responsible")

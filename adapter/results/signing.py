@@ -15,6 +15,7 @@ from adapter.fhir import service, store
 from adapter.fhir.store import instant
 from adapter.inbox.rules import item_status
 from adapter.mappings import code_system_url, table
+from adapter.results import orders
 
 
 def signable_kinds() -> set[str]:
@@ -77,4 +78,6 @@ def sign(ctx, task_id: str, parameters) -> tuple[int, dict]:
     }
     stored = service.write(ctx.as_adapter(), definition=ctx.registry.resource("Provenance"), resource=provenance,
                            resource_id=service.new_id(), previous=None)
+    if kind == "order-proposal" and target_type == "ServiceRequest":
+        orders.order_from_proposal(ctx, target)  # signing a proposal creates the order (MC-R15)
     return 200, stored.as_dict()

@@ -3,7 +3,9 @@
 import pytest
 
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
-from tests.integration.messaging_helpers import ANNA, CECILIA, JON, Sandbox, items
+from tests.integration.messaging_helpers import ANNA, JON, Sandbox, items
+
+BERTIL = "SE2321000131-P000000001002"
 from tests.integration.test_results import _order, _report
 
 
@@ -15,7 +17,7 @@ def inbox(client, sandbox):
 def _result_item(client, inbox, orderer):
     order = client.post("/fhir/ServiceRequest", json=_order(inbox.personal(orderer)), headers=FHIR_JSON).get_json()
     report = client.post("/fhir/DiagnosticReport", json=_report(f"ServiceRequest/{order['id']}"), headers=FHIR_JSON).get_json()
-    [item] = items(client, inbox.personal(orderer))
+    [item] = [t for t in items(client, inbox.personal(orderer)) if t["code"]["coding"][0]["code"] == "result"]
     return report, item
 
 
@@ -40,11 +42,12 @@ def test_a_signed_result_leaves_the_inbox_and_the_provenance_shows_the_signer_mc
 
 
 def test_only_a_practitioner_with_signing_authority_signs_mc_r45(app, client, inbox):
-    # Cecilia (sjuksköterska) has no signing authority; the sandbox gives it to Anna and Jon.
-    _, item = _result_item(client, inbox, CECILIA)
-    response = _sign(client, item["id"], bearer(app, hsa_id=CECILIA))
+    # Bertil (läkare under utbildning) has no signing authority; his orders are co-signed by Anna.
+    _, item = _result_item(client, inbox, BERTIL)
+    response = _sign(client, item["id"], bearer(app, hsa_id=BERTIL))
     assert response.status_code == 422 and rule_of(response) == "MC-R45"
-    assert items(client, inbox.personal(CECILIA))[0]["status"] == "requested"
+    result_items = [t for t in items(client, inbox.personal(BERTIL)) if t["code"]["coding"][0]["code"] == "result"]
+    assert result_items[0]["status"] == "requested"
 
 
 def test_nobody_signs_what_they_cannot_see(app, client, inbox):

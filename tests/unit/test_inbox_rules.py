@@ -71,3 +71,9 @@ def test_the_table_rows_cite_rules():
 
 def test_signable_kinds_are_item_kinds():
     assert {r["item_kind"] for r in table("signable_items")} <= codes("item-kind")
+
+
+def test_the_co_sign_table_names_pinned_roles_and_known_co_signers_mc_r16():
+    for row in table("cosign_roles"):
+        assert row["role"] in codes("role") and row["role"] != "lakare"
+        assert row["cosigner"] in ("supervisor", "physician") and row["rule"] in codes("rule")
