@@ -6,7 +6,7 @@ from adapter.auth import visibility
 from adapter.fhir import store
 from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
 from adapter.fhir.validation import parse_reference
-from adapter.results import orders, service, signing
+from adapter.results import documents, orders, service, signing
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
@@ -39,6 +39,15 @@ def _sees_provenance(ctx, provenance: dict) -> bool:
         if stored is not None and (definition.visible is None or definition.visible(ctx, stored.as_dict())):
             return True
     return visibility.sees_everything(ctx)
+
+
+def _sees_document(ctx, document: dict) -> bool:
+    """A document is seen by whoever sees an item about it, its authors, and the systems that file documents."""
+    if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
+        return True
+    authors = [a.get("reference") for a in document.get("author", [])]
+    owners = service.item_owners(ctx, f"DocumentReference/{document['id']}")
+    return any(visibility.sees_inbox(ctx, ref) for ref in [*authors, *owners] if ref)
 
 
 def register(registry: Registry) -> None:
@@ -75,4 +84,16 @@ def register(registry: Registry) -> None:
     registry.add_operation(Operation(
         resource_type="Task", name="sign", handler=signing.sign,
         description="Sign the item: it is done, and a Provenance records who signed what (MC-R45, MC-R46)",
+    ))
+    registry.add_resource(ResourceDefinition(
+        name="DocumentReference",
+        search_params={p.name: p for p in (
+            SearchParam("related", "reference", ("DocumentReference.context.related",), "The referral an answer belongs to",
+                        definition=f"{R4}/DocumentReference-related"),
+            SearchParam("subject", "reference", ("DocumentReference.subject",), "The patient (also subject:identifier)",
+                        definition=f"{R4}/DocumentReference-subject"),
+        )},
+        create_handler=documents.file_document,
+        visible=_sees_document,
+        interactions=("create", "read", "vread", "search-type", "history-instance"),
     ))
