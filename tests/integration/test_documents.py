@@ -4,7 +4,7 @@ import pytest
 
 from adapter.identifiers import BASE
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
-from tests.integration.messaging_helpers import ANNA, CECILIA, JON, Sandbox, items
+from tests.integration.messaging_helpers import ANNA, CECILIA, JON, Sandbox
 from tests.integration.test_results import PATIENT
 
 EVA = "SE2321000131-P000000001005"  # student, supervisor Anna

@@ -206,9 +206,15 @@ def test_a_reminder_goes_to_a_personal_inbox_mc_r20(app, client, inbox):
 
 
 def test_unsigned_documentation_comes_from_the_ehr_into_work_items_mc_r20(app, client, inbox):
+    document = client.post("/fhir/DocumentReference", headers=FHIR_JSON, json={
+        "resourceType": "DocumentReference", "status": "current", "docStatus": "preliminary",
+        "category": [{"coding": [{"system": f"{BASE}/CodeSystem/item-kind", "code": "document-review"}]}],
+        "extension": [{"url": f"{BASE}/StructureDefinition/responsible", "valueReference": {"reference": inbox.personal(JON)}}],
+        "author": [{"reference": inbox.personal(ANNA)}], "content": [{"attachment": {"contentType": "text/plain", "data": "SGVq"}}],
+    }).get_json()
     task = {"resourceType": "Task", "status": "requested", "intent": "order",
             "code": {"coding": [{"system": f"{BASE}/CodeSystem/item-kind", "code": "unsigned-documentation"}]},
-            "owner": {"reference": inbox.personal(ANNA)}, "focus": {"reference": "DocumentReference/doc-1"}}
+            "owner": {"reference": inbox.personal(ANNA)}, "focus": {"reference": f"DocumentReference/{document['id']}"}}
     assert client.post("/fhir/Task", json=task, headers={**FHIR_JSON, **bearer(app, hsa_id=ANNA)}).status_code == 403
     created = client.post("/fhir/Task", json=task, headers={**FHIR_JSON, **bearer(app, client="millennium", org=ALFA)})
     assert created.status_code == 201
