@@ -52,6 +52,19 @@ def _add_server_timing(app: Flask) -> None:
         return response
 
 
+def _add_admin_api(app: Flask) -> None:
+    """The non-FHIR admin API (flask-smorest), its OpenAPI document at /admin/openapi.json."""
+    from flask_smorest import Api
+
+    from adapter import __version__
+    from adapter.proxies.views import blueprint as proxies
+
+    app.config.update(API_TITLE="mc-adapter admin API", API_VERSION=__version__, OPENAPI_VERSION="3.0.3",
+                      OPENAPI_URL_PREFIX="/admin", OPENAPI_JSON_PATH="openapi.json")
+    api = Api(app)
+    api.register_blueprint(proxies)
+
+
 def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = utcnow) -> Flask:
     """Build the WSGI application for `config` (default: from the environment)."""
     config = config or Config.from_env()
@@ -72,9 +85,10 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
         issuers={i.issuer: i for i in (Issuer.from_config(raw) for raw in config.oidc_issuers)},
         jwks=JwksCache(),
     )
-    register_error_handlers(app)
     app.register_blueprint(fhir_blueprint())
     app.register_blueprint(auth_blueprint())
+    _add_admin_api(app)
+    register_error_handlers(app)  # after flask-smorest's, so that ours answer on every endpoint
     if config.bench_endpoints:
         from adapter.bench.baseline import baseline_blueprint
 

@@ -16,6 +16,7 @@ from adapter.auth import models as auth_models  # noqa: F401
 from adapter.bench import baseline as bench_baseline  # noqa: F401
 from adapter.directory import models as directory_models  # noqa: F401
 from adapter.inbox import models as inbox_models  # noqa: F401
+from adapter.proxies import models as proxy_models  # noqa: F401
 from adapter.messaging import models as messaging_models  # noqa: F401
 
 

@@ -65,10 +65,23 @@ def _agent(caller) -> tuple[dict, str]:
     return {"who": {"display": caller.kind}, "requestor": True}, f"agent|{caller.kind}"
 
 
+def _principals(caller, resources: list[dict]) -> list[str]:
+    """Personal inboxes the caller reached as a proxy: items owned by another user's inbox."""
+    if caller.kind != "user":
+        return []
+    mine = f"Practitioner/{caller.practitioner_id}"
+    owners = {(r.get("owner") or {}).get("reference") for r in resources if r.get("resourceType") == "Task"}
+    return sorted(o for o in owners if o and o.startswith("Practitioner/") and o != mine)
+
+
 def audit_event(caller, access: Access, *, now) -> tuple[dict, list[str]]:
     """The AuditEvent of one access, and the entity keys it is searched by."""
     agent, agent_key = _agent(caller)
-    entities, keys = [], [agent_key]
+    agents = [agent] + [  # on whose behalf: the principal whose inbox a proxy handled (MC-R45)
+        {"type": {"text": "on behalf of"}, "who": {"reference": principal}, "requestor": False}
+        for principal in _principals(caller, access.resources)
+    ]
+    entities, keys = [], [agent_key] + [f"agent|{a['who']['reference']}" for a in agents[1:]]
     for resource in access.resources:
         reference = f"{resource['resourceType']}/{resource['id']}"
         entities.append({"what": {"reference": reference},
@@ -87,7 +100,7 @@ def audit_event(caller, access: Access, *, now) -> tuple[dict, list[str]]:
         "action": _ACTION.get(access.interaction, "E"),
         "recorded": instant(now),
         "outcome": access.outcome,
-        "agent": [agent],
+        "agent": agents,
         "source": {"observer": {"display": "mc-adapter"},
                    "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4"}]},
     }

@@ -1,13 +1,15 @@
 """Who sees which inbox, and so which items and messages (DESIGN.md, "Security").
 
-A system client sees its organisation's shared inboxes; a user sees their own personal inbox
-and the shared inboxes they are a member of; the sandbox's anonymous caller and the adapter
-see everything. What a caller may not see is 404 (no existence leaks). Proxies come later.
+A system client sees its organisation's shared inboxes; a user sees their own personal inbox,
+the shared inboxes they are a member of, and the personal inboxes they are an active proxy for
+(one step: never an inbox their principal is proxy for, MC-R44); the sandbox's anonymous
+caller and the adapter see everything. What a caller may not see is 404 (no existence leaks).
 """
 
 from __future__ import annotations
 
 from adapter.directory.inboxes import is_member, load_inboxes
+from adapter.proxies.service import is_active_proxy
 
 
 def sees_everything(ctx) -> bool:
@@ -29,7 +31,8 @@ def sees_inbox(ctx, reference: str | None) -> bool:
         return not inbox.is_personal and inbox.organization_hsa_id == caller.organization_hsa_id
     if caller.kind == "user" and caller.practitioner_id:
         if inbox.is_personal:
-            return inbox.id == caller.practitioner_id
+            return inbox.id == caller.practitioner_id or is_active_proxy(
+                ctx, proxy_id=caller.practitioner_id, principal_id=inbox.id)
         return is_member(ctx, practitioner_id=caller.practitioner_id, inbox=inbox)
     return False
 

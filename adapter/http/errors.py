@@ -67,6 +67,17 @@ def _audit_refusal(error: errors.AdapterError) -> None:
         log.error("auditing a refused request failed: %s", type(exc).__name__)
 
 
+def _field_issues(data) -> list[Issue]:
+    """Webargs' per-field messages (the admin API) as issues with their expressions."""
+    messages = (data or {}).get("messages") if isinstance(data, dict) else None
+    issues = []
+    for location, fields in (messages or {}).items():
+        for name, texts in (fields or {}).items() if isinstance(fields, dict) else []:
+            text = "; ".join(str(t) for t in texts) if isinstance(texts, list) else str(texts)
+            issues.append(Issue("invalid", text, f"{location}.{name}"))
+    return issues
+
+
 def register_error_handlers(app: Flask) -> None:
     """Map domain errors, HTTP errors and bugs to OperationOutcomes."""
 
@@ -88,7 +99,8 @@ def register_error_handlers(app: Flask) -> None:
     def _http(error: HTTPException):
         code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(error.code, "processing")
         headers = {"Allow": error.response.headers["Allow"]} if error.response is not None and "Allow" in error.response.headers else {}
-        return outcome_response([Issue(code, error.description or error.name)], error.code or 500, headers)
+        issues = _field_issues(getattr(error, "data", None)) or [Issue(code, error.description or error.name)]
+        return outcome_response(issues, error.code or 500, headers)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError):
