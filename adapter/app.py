@@ -58,11 +58,13 @@ def _add_admin_api(app: Flask) -> None:
 
     from adapter import __version__
     from adapter.proxies.views import blueprint as proxies
+    from adapter.proxies.views import memberships
 
     app.config.update(API_TITLE="mc-adapter admin API", API_VERSION=__version__, OPENAPI_VERSION="3.0.3",
                       OPENAPI_URL_PREFIX="/admin", OPENAPI_JSON_PATH="openapi.json")
     api = Api(app)
     api.register_blueprint(proxies)
+    api.register_blueprint(memberships)
 
 
 def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = utcnow) -> Flask:

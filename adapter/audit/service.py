@@ -10,7 +10,7 @@ from adapter.fhir import store
 from adapter.fhir.store import instant
 from adapter.mappings import extension_url
 
-AUDITED_TYPES = frozenset({"Communication", "Task", "DiagnosticReport", "ServiceRequest", "DocumentReference"})
+AUDITED_TYPES = frozenset({"Communication", "Task", "DiagnosticReport", "ServiceRequest", "MedicationRequest", "DocumentReference"})
 CLIENT_SYSTEM = "https://meddelandecenter-adapter.github.io/fhir/NamingSystem/client"
 HSA_ID = "urn:oid:1.2.752.29.4.19"
 _ACTION = {"read": "R", "vread": "R", "history": "R", "search": "E", "create": "C", "update": "U", "patch": "U",

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from adapter.auth.http import authenticate
 from adapter.db import write_intent
 from adapter.http.unit_of_work import commit, context
-from adapter.proxies import service
+from adapter.proxies import membership, service
 
 ID = validate.Regexp(r"^(Practitioner/)?[A-Za-z0-9\-.]{1,64}$")
 
@@ -93,4 +93,57 @@ class ProxyGrant(MethodView):
     def delete(self, grant_id):
         """Revoke a grant at once."""
         service.revoke(context(), grant_id=grant_id)
+        commit()
+
+
+class MembershipIn(Schema):
+    """A membership to add or remove."""
+
+    inbox = fields.String(required=True, validate=validate.Regexp(r"^(HealthcareService/)?[A-Za-z0-9\-.]{1,64}$"))
+    practitioner = fields.String(required=True, validate=ID)
+
+
+class InboxArgs(Schema):
+    """Which shared inbox."""
+
+    inbox = fields.String(required=True, validate=validate.Regexp(r"^(HealthcareService/)?[A-Za-z0-9\-.]{1,64}$"))
+
+
+class MembersOut(Schema):
+    """A shared inbox's members."""
+
+    inbox = fields.String()
+    members = fields.List(fields.String())
+
+
+memberships = Blueprint("admin_memberships", __name__, url_prefix="/admin/memberships",
+                        description="Shared-inbox membership (MC-R33, MC-R32)")
+memberships.before_request(_authenticate)
+
+
+@memberships.route("")
+class Memberships(MethodView):
+    """Members of a shared inbox."""
+
+    @memberships.arguments(InboxArgs, location="query")
+    @memberships.response(200, MembersOut)
+    def get(self, args):
+        """List the inbox's members."""
+        inbox_id = args["inbox"].removeprefix("HealthcareService/")
+        return {"inbox": f"HealthcareService/{inbox_id}", "members": membership.members(context(), inbox_id=inbox_id)}
+
+    @memberships.arguments(MembershipIn)
+    @memberships.response(204)
+    def post(self, data):
+        """Add a member."""
+        membership.add_member(context(), inbox_id=data["inbox"].removeprefix("HealthcareService/"),
+                              practitioner_id=_id(data["practitioner"]))
+        commit()
+
+    @memberships.arguments(MembershipIn, location="query")
+    @memberships.response(204)
+    def delete(self, data):
+        """Remove a member."""
+        membership.remove_member(context(), inbox_id=data["inbox"].removeprefix("HealthcareService/"),
+                                 practitioner_id=_id(data["practitioner"]))
         commit()

@@ -74,10 +74,10 @@ def _consult_inbox(ctx, order: dict) -> str:
 
 
 def place_order(ctx, *, resource: dict, resource_id: str | None = None) -> tuple[Stored, bool]:
-    """`POST /fhir/ServiceRequest`: store the order and create the item it calls for."""
+    """`POST /fhir/ServiceRequest` or `MedicationRequest`: store the order and create the item it calls for."""
     items = []
     requester = (resource.get("requester") or {}).get("reference")
-    if _is_consult(resource):
+    if resource["resourceType"] == "ServiceRequest" and _is_consult(resource):
         items.append(NewItem(owner=_consult_inbox(ctx, resource), kind="consult", focus="", requester=requester,
                              patient=resource.get("subject"), priority=resource.get("priority")))
     elif resource.get("intent") == "proposal":
@@ -92,7 +92,7 @@ def place_order(ctx, *, resource: dict, resource_id: str | None = None) -> tuple
         if cosigner:
             items.append(NewItem(owner=cosigner, kind="order-cosign", focus="", requester=requester,
                                  patient=resource.get("subject"), priority=resource.get("priority")))
-    definition = ctx.registry.resource("ServiceRequest")
+    definition = ctx.registry.resource(resource["resourceType"])
     stored = service.write(ctx, definition=definition, resource=resource, resource_id=resource_id or service.new_id(), previous=None)
     create_items(ctx, items=[NewItem(**{**item.__dict__, "focus": stored.reference}) for item in items])
     return stored, True
@@ -103,7 +103,7 @@ def order_from_proposal(ctx, proposal: Stored) -> Stored:
     proposed = proposal.as_dict()
     order = {k: v for k, v in proposed.items() if k not in ("id", "meta", "basedOn")}
     order.update(intent="order", status="active", basedOn=[{"reference": proposal.reference}])
-    definition = ctx.registry.resource("ServiceRequest")
+    definition = ctx.registry.resource(proposal.resource_type)
     stored = service.write(ctx.as_adapter(), definition=definition, resource=order, resource_id=service.new_id(), previous=None)
     proposed["status"] = "completed"
     service.write(ctx.as_adapter(), definition=definition, resource=proposed, resource_id=proposal.id, previous=proposal)

@@ -30,6 +30,15 @@ def _sees_order(ctx, order: dict) -> bool:
     return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, f"ServiceRequest/{order['id']}"))
 
 
+def _sees_medication_order(ctx, order: dict) -> bool:
+    """As for ServiceRequest: requester, responsible, who sees an item about it, and ordering systems."""
+    if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
+        return True
+    if any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order)):
+        return True
+    return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, f"MedicationRequest/{order['id']}"))
+
+
 def _sees_provenance(ctx, provenance: dict) -> bool:
     """A signature is seen by whoever sees what was signed."""
     for target in provenance.get("target", []):
@@ -60,6 +69,16 @@ def register(registry: Registry) -> None:
         )},
         create_handler=orders.place_order,
         visible=_sees_order,
+        interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
+    ))
+    registry.add_resource(ResourceDefinition(
+        name="MedicationRequest",
+        search_params={p.name: p for p in (
+            SearchParam("identifier", "token", ("MedicationRequest.identifier",), "The order's identifier", definition=f"{R4}/MedicationRequest-identifier"),
+            SearchParam("requester", "reference", ("MedicationRequest.requester",), "Who ordered", definition=f"{R4}/MedicationRequest-requester"),
+        )},
+        create_handler=orders.place_order,
+        visible=_sees_medication_order,
         interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
     ))
     registry.add_resource(ResourceDefinition(

@@ -78,6 +78,6 @@ def sign(ctx, task_id: str, parameters) -> tuple[int, dict]:
     }
     stored = service.write(ctx.as_adapter(), definition=ctx.registry.resource("Provenance"), resource=provenance,
                            resource_id=service.new_id(), previous=None)
-    if kind == "order-proposal" and target_type == "ServiceRequest":
+    if kind == "order-proposal" and target_type in ("ServiceRequest", "MedicationRequest"):
         orders.order_from_proposal(ctx, target)  # signing a proposal creates the order (MC-R15)
     return 200, stored.as_dict()

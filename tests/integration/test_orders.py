@@ -88,3 +88,21 @@ def test_a_consult_goes_to_the_consult_function_inbox_mc_r30(app, client, inbox)
 
 def test_a_consult_to_anything_but_a_function_inbox_is_refused_mc_r30(client, inbox):
     assert rule_of(_post(client, _consult(inbox.personal(JON), inbox.shared(ALFA)))) == "MC-R30"
+
+
+def test_a_medication_order_by_a_trainee_is_co_signed_too_mc_r16(client, inbox):
+    medication = {"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": PATIENT,
+                  "medicationCodeableConcept": {"text": "Waran 2,5 mg"}, "requester": {"reference": inbox.personal(BERTIL)}}
+    assert client.post("/fhir/MedicationRequest", json=medication, headers=FHIR_JSON).status_code == 201
+    assert _kinds(client, inbox, ANNA) == ["order-cosign"]
+
+
+def test_a_proposed_medication_order_signed_becomes_an_order_mc_r15(app, client, inbox):
+    medication = {"resourceType": "MedicationRequest", "status": "draft", "intent": "proposal", "subject": PATIENT,
+                  "medicationCodeableConcept": {"text": "Alvedon 500 mg"}, "requester": {"reference": inbox.personal(EVA)},
+                  "extension": [{"url": f"{BASE}/StructureDefinition/responsible", "valueReference": {"reference": inbox.personal(ANNA)}}]}
+    proposal = client.post("/fhir/MedicationRequest", json=medication, headers=FHIR_JSON).get_json()
+    [item] = items(client, inbox.personal(ANNA))
+    client.post(f"/fhir/Task/{item['id']}/$sign", json={"resourceType": "Parameters"}, headers={**FHIR_JSON, **bearer(app, hsa_id=ANNA)})
+    orders = [o for o in search(client, "MedicationRequest?_count=50") if o.get("basedOn") == [{"reference": f"MedicationRequest/{proposal['id']}"}]]
+    assert [o["intent"] for o in orders] == ["order"]

@@ -123,7 +123,7 @@ def test_metadata_is_generated_from_the_registry(client):
     assert statement["fhirVersion"] == "4.0.1"
     assert {r["type"] for r in statement["rest"][0]["resource"]} == {
         "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "Communication", "Task", "AuditEvent",
-        "ServiceRequest", "DiagnosticReport", "Provenance", "DocumentReference"}
+        "ServiceRequest", "MedicationRequest", "DiagnosticReport", "Provenance", "DocumentReference"}
 
 
 def test_prefer_return_minimal_sends_no_body(client):
