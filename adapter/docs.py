@@ -31,6 +31,7 @@ RENDERERS = {
     "item_transitions": lambda: _markdown(table("item_transitions"), ["from_status", "to_status", "rule", "note"]),
     "item_statuses": lambda: _markdown(table("item_statuses"), ["status", "item_status", "rule", "note"]),
     "item_deadlines": lambda: _markdown(table("item_deadlines"), ["item_kind", "days", "rule", "note"]),
+    "access_rules": lambda: _markdown(table("access_rules"), ["caller", "inbox", "relation", "sees", "sends_as", "rule", "note"]),
     "cosign_roles": lambda: _markdown(table("cosign_roles"), ["role", "cosigner", "rule", "note"]),
     "signable_items": lambda: _markdown(table("signable_items"), ["item_kind", "rule", "note"]),
     "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),

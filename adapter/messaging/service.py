@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import exists, select
 
+from adapter.auth import visibility
 from adapter.directory import shapes
 from adapter.errors import Conflict, Forbidden, Issue, RuleViolation, UnprocessableResource
 from adapter.fhir import service, store
@@ -99,19 +100,13 @@ def find_original(ctx, resource: dict) -> Stored | None:
 
 
 def _authorize_sender(ctx, sender: Inbox, sent_by: str | None) -> None:
-    """The caller sends as itself, or as a shared inbox it belongs to (MC-R38)."""
+    """The caller sends as itself, or as a shared inbox it belongs to naming itself (MC-R38):
+    mappings/access_rules.csv, column `sends_as`."""
     caller = ctx.caller
-    if caller.kind in ("adapter", "anonymous"):
-        return
-    if sender.is_personal:
-        if caller.kind == "user" and caller.practitioner_id == sender.id:
-            return
-        raise Forbidden.simple("a personal inbox sends only as its own user")
-    if caller.kind == "client" and caller.organization_hsa_id == sender.organization_hsa_id:
-        return
-    if caller.kind == "user" and sent_by is not None and caller.practitioner_id == sent_by:
-        return
-    raise Forbidden.simple("the caller may not send as this shared inbox")
+    if not visibility.sends_as(ctx, sender.reference):
+        raise Forbidden.simple("the caller may not send as this inbox")
+    if caller.kind == "user" and not sender.is_personal and sent_by != caller.practitioner_id:
+        raise Forbidden.simple("a member sends from a shared inbox naming themself (sent-by)")
 
 
 def _sent_by(ctx, resource: dict, sender: Inbox, category_is_system: bool) -> str | None:

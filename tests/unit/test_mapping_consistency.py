@@ -57,3 +57,14 @@ def test_the_policys_system_categories_are_the_tables():
     system = {r["category"] for r in table("category_items") if r["system_category"] == "true"}
     row = next(r for r in table("flow_rules") if r["rule"] == "MC-R19")
     assert set(row["category"].split("|")) == system
+
+
+def test_access_rules_cover_every_caller_inbox_and_relation_once():
+    rows = table("access_rules")
+    keys = [(r["caller"], r["inbox"], r["relation"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    for row in rows:
+        assert row["sees"] in ("true", "false") and row["sends_as"] in ("true", "false")
+        assert row["rule"] in codes("rule")
+        assert not (row["sends_as"] == "true" and row["sees"] == "false"), "nobody sends as an inbox they cannot see"
+    assert ("client", "personal", "other") in keys  # clients never act in personal inboxes
