@@ -21,22 +21,14 @@ def _sees_result(ctx, report: dict) -> bool:
 
 
 def _sees_order(ctx, order: dict) -> bool:
-    """An order is seen by its requester, the practitioner responsible for it, whoever sees an item
-    about it (a co-signer, a consult inbox), and the systems that send orders."""
+    """An order (ServiceRequest or MedicationRequest) is seen by its requester, the practitioner
+    responsible for it, whoever sees an item about it (a co-signer, a consult inbox), and ordering systems."""
     if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
         return True
     if any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order)):
         return True
-    return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, f"ServiceRequest/{order['id']}"))
-
-
-def _sees_medication_order(ctx, order: dict) -> bool:
-    """As for ServiceRequest: requester, responsible, who sees an item about it, and ordering systems."""
-    if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
-        return True
-    if any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order)):
-        return True
-    return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, f"MedicationRequest/{order['id']}"))
+    focus = f"{order['resourceType']}/{order['id']}"
+    return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, focus))
 
 
 def _sees_provenance(ctx, provenance: dict) -> bool:
@@ -78,7 +70,7 @@ def register(registry: Registry) -> None:
             SearchParam("requester", "reference", ("MedicationRequest.requester",), "Who ordered", definition=f"{R4}/MedicationRequest-requester"),
         )},
         create_handler=orders.place_order,
-        visible=_sees_medication_order,
+        visible=_sees_order,
         interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
     ))
     registry.add_resource(ResourceDefinition(

@@ -2,20 +2,15 @@
 
 import logging
 
-import pytest
 
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
 from tests.integration.messaging_helpers import (
-    ALFA, ANNA, CECILIA, JON, KOMMUN_A, MARIA, PERSONNUMMER, Sandbox, items, message, send,
+    ALFA, ANNA, CECILIA, JON, KOMMUN_A, MARIA, PERSONNUMMER, items, message, send,
 )
 
 REVISOR = "SE2321000131-P000000009002"
 PATIENT = f"{PERSONNUMMER['system']}|{PERSONNUMMER['value']}"
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _extract(app, client, query):

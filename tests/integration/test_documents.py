@@ -1,18 +1,13 @@
 """Documents (MC-R18): co-signing, review, referral answers — in the recipient's Documents."""
 
-import pytest
 
 from adapter.identifiers import BASE
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
-from tests.integration.messaging_helpers import ANNA, CECILIA, JON, Sandbox
+from tests.integration.messaging_helpers import ANNA, CECILIA, JON
 from tests.integration.test_results import PATIENT
 
 EVA = "SE2321000131-P000000001005"  # student, supervisor Anna
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _document(flow, author, **extra):

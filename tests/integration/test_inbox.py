@@ -7,21 +7,12 @@ import pytest
 from adapter.identifiers import BASE
 from tests.helpers import FHIR_JSON, bearer, issue, rule_of, search
 from tests.integration.messaging_helpers import (
-    ALFA, ANNA, CECILIA, GAMMA, JON, KOMMUN_A, LARS, MARIA, NILS, Sandbox, items, message, send,
+    ALFA, ANNA, CECILIA, GAMMA, JON, KOMMUN_A, LARS, MARIA, NILS, items, message, send,
 )
 
 PATCH = {"Content-Type": "application/json-patch+json"}
 
 
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
-
-
-@pytest.fixture
-def fixed_clock(app, clock):
-    app.extensions["mc"].clock = clock
-    return clock
 
 
 def _item(client, inbox, **kwargs) -> dict:

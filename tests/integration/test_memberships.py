@@ -1,18 +1,13 @@
 """Shared-inbox membership through the admin API (MC-R33, MC-R32)."""
 
-import pytest
 
 from tests.helpers import bearer
-from tests.integration.messaging_helpers import ALFA, JON, KOMMUN_A, LARS, MARIA, Sandbox
+from tests.integration.messaging_helpers import ALFA, JON, KOMMUN_A, LARS, MARIA
 
 HANS = "SE2321000131-P000000001008"  # enhetschef, Alfa
 CECILIA = "SE2321000131-P000000001003"
 PER = "SE2321000131-P000000009001"  # förvaltning
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _members(app, client, inbox_ref, as_hsa):

@@ -6,13 +6,9 @@ from sqlalchemy import func, select
 from adapter.messaging.models import JournalForward, Message
 from tests.helpers import FHIR_JSON, issue, rule_of, search
 from tests.integration.messaging_helpers import (
-    ALFA, ANNA, CECILIA, GAMMA, JON, KOMMUN_A, KOMMUN_B, LARS, MARIA, NILS, OLGA, SKOLA, Sandbox, items, message, send,
+    ALFA, ANNA, CECILIA, GAMMA, JON, KOMMUN_A, KOMMUN_B, LARS, MARIA, NILS, OLGA, SKOLA, items, message, send,
 )
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _counts(app):

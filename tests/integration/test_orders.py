@@ -1,19 +1,14 @@
 """Orders (MC-R15, MC-R16) and consults (MC-R2, MC-R30)."""
 
-import pytest
 
 from adapter.identifiers import BASE
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
-from tests.integration.messaging_helpers import ALFA, ANNA, CECILIA, JON, Sandbox, items
+from tests.integration.messaging_helpers import ALFA, ANNA, CECILIA, JON, items
 from tests.integration.test_results import PATIENT
 
 BERTIL = "SE2321000131-P000000001002"  # läkare under utbildning, supervisor Anna
 EVA = "SE2321000131-P000000001005"  # student, supervisor Anna
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _request(requester, intent="order", responsible=None, **extra):

@@ -2,10 +2,9 @@
 
 from datetime import timedelta
 
-import pytest
 
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
-from tests.integration.messaging_helpers import ALFA, ANNA, CECILIA, GAMMA, JON, Sandbox, items
+from tests.integration.messaging_helpers import ALFA, ANNA, CECILIA, GAMMA, JON, items
 from tests.integration.test_results import _order, _report
 
 HANS = "SE2321000131-P000000001008"  # enhetschef, Alfa
@@ -14,15 +13,6 @@ INGRID = "SE2321000131-P000000001009"  # verksamhetschef of the verksamhet above
 BERTIL = "SE2321000131-P000000001002"
 
 
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
-
-
-@pytest.fixture
-def fixed_clock(app, clock):
-    app.extensions["mc"].clock = clock
-    return clock
 
 
 def _id(reference: str) -> str:

@@ -1,17 +1,12 @@
 """Results (MC-R17): only the orderer, or who is responsible for the order, gets a result in a personal inbox."""
 
-import pytest
 
 from adapter.identifiers import BASE
 from tests.helpers import FHIR_JSON, bearer, issue, rule_of, search
-from tests.integration.messaging_helpers import ANNA, CECILIA, JON, PERSONNUMMER, Sandbox, items
+from tests.integration.messaging_helpers import ANNA, CECILIA, JON, PERSONNUMMER, items
 
 PATIENT = {"identifier": dict(PERSONNUMMER)}
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _order(requester, responsible=None, **extra):

@@ -1,17 +1,12 @@
 """Signing (MC-R45, MC-R46): a signed result leaves the inbox, and the Provenance shows who signed."""
 
-import pytest
 
 from tests.helpers import FHIR_JSON, bearer, rule_of, search
-from tests.integration.messaging_helpers import ANNA, JON, Sandbox, items
+from tests.integration.messaging_helpers import ANNA, JON, items
 
 BERTIL = "SE2321000131-P000000001002"
 from tests.integration.test_results import _order, _report
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 def _result_item(client, inbox, orderer):

@@ -4,13 +4,9 @@ import pytest
 
 from tests.helpers import bearer, search
 from tests.integration.messaging_helpers import (
-    ALFA, ANNA, CECILIA, JON, KOMMUN_A, KOMMUN_B, LARS, MARIA, NILS, Sandbox, items, message, send,
+    ALFA, ANNA, CECILIA, JON, KOMMUN_A, KOMMUN_B, LARS, MARIA, NILS, items, message, send,
 )
 
-
-@pytest.fixture
-def inbox(client, sandbox):
-    return Sandbox(client)
 
 
 @pytest.fixture
