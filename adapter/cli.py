@@ -145,16 +145,17 @@ def _count_entries(path: str) -> int:
 @main.command()
 @click.option("--as", "hsa_id", help="The user's HSA-id.")
 @click.option("--unit", help="The unit HSA-id of the assignment the user acts under.")
+@click.option("--operator", is_flag=True, help="The sandbox operator: sees all the synthetic data, acts as förvaltning.")
 @click.option("--client", help="A system client's name.")
 @click.option("--org", help="The client's organisation HSA-id.")
 @click.option("--hours", default=8, show_default=True, type=click.IntRange(1, 24 * 30))
-def token(hsa_id: str | None, unit: str | None, client: str | None, org: str | None, hours: int) -> None:
+def token(hsa_id: str | None, unit: str | None, operator: bool, client: str | None, org: str | None, hours: int) -> None:
     """Issue a sandbox token (sandbox databases only); prints only the token."""
     from adapter.auth import tokens
     from adapter.secrets import get_or_create_secret, get_setting
 
-    if bool(hsa_id) == bool(client):
-        raise click.UsageError("give either --as <HSA-id> or --client <name> --org <HSA-id>")
+    if [bool(hsa_id), bool(client), operator].count(True) != 1:
+        raise click.UsageError("give one of --as <HSA-id>, --client <name> --org <HSA-id>, or --operator")
     if client and not org:
         raise click.UsageError("--client needs --org")
     config = _config()
@@ -165,7 +166,9 @@ def token(hsa_id: str | None, unit: str | None, client: str | None, org: str | N
             raise click.ClickException("sandbox tokens exist only in sandbox mode (serve --sandbox)")
         key = get_or_create_secret(session, name="sandbox_token_key")
     lifetime = timedelta(hours=hours)
-    if hsa_id:
+    if operator:
+        text = tokens.issue_operator_token(key=key, now=utcnow(), lifetime=lifetime)
+    elif hsa_id:
         text = tokens.issue_user_token(key=key, hsa_id=hsa_id, unit=unit, now=utcnow(), lifetime=lifetime)
     else:
         text = tokens.issue_client_token(key=key, client=client, organization=org, now=utcnow(), lifetime=lifetime)

@@ -117,6 +117,15 @@ def app(config, clean_database):
 
 @pytest.fixture
 def client(app):
+    """A test client that sends the sandbox operator's token unless a test sends another."""
+    from tests.helpers import operator_client
+
+    return operator_client(app)
+
+
+@pytest.fixture
+def anonymous_client(app):
+    """A test client that sends no token."""
     return app.test_client()
 
 

@@ -89,3 +89,16 @@ def bearer(app, *, hsa_id: str | None = None, unit: str | None = None, client: s
     else:
         token = tokens.issue_user_token(key=key, hsa_id=hsa_id, unit=unit, now=utcnow(), lifetime=timedelta(hours=1))
     return {"Authorization": f"Bearer {token}"}
+
+
+def operator_client(app):
+    """A test client that sends the sandbox operator's token unless a request sends another."""
+    from datetime import timedelta
+
+    from adapter.auth.tokens import issue_operator_token
+    from adapter.db import utcnow
+
+    test_client = app.test_client()
+    token = issue_operator_token(key=app.extensions["mc"].key("sandbox_token_key"), now=utcnow(), lifetime=timedelta(hours=2))
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return test_client

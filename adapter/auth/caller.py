@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class Caller:
     """The identity a request acts as (DESIGN.md, "Security")."""
 
-    kind: str  # "user", "client", "anonymous" (sandbox only) or "adapter"
+    kind: str  # "user", "client", "sandbox-operator" (sandbox mode only) or "adapter"
     hsa_id: str | None = None  # the user's HSA-id
     practitioner_id: str | None = None
     unit_hsa_id: str | None = None  # the assignment's unit, when the token names one
@@ -32,4 +32,6 @@ class Caller:
 
 
 ADAPTER = Caller(kind="adapter")
-ANONYMOUS_SANDBOX = Caller(kind="anonymous", roles=frozenset({"forvaltning"}))
+# The sandbox's operator token (`mc-adapter token --operator`, sandbox mode only): what integrators
+# use to explore the synthetic data; förvaltning's rights, and sight of every inbox.
+SANDBOX_OPERATOR = Caller(kind="sandbox-operator", roles=frozenset({"forvaltning"}))

@@ -1,11 +1,11 @@
-"""Authentication of FHIR requests (bearer tokens, or the sandbox's anonymous caller) and scopes."""
+"""Authentication of every request but the public ones (bearer tokens; 401 without), and scopes."""
 
 from __future__ import annotations
 
 from flask import g, request
 
 from adapter.auth import backend_services, oidc, scopes, tokens
-from adapter.auth.caller import ANONYMOUS_SANDBOX, Caller
+from adapter.auth.caller import Caller
 from adapter.auth.service import caller_from_claims
 from adapter.errors import Forbidden, Unauthenticated
 from adapter.http import unit_of_work
@@ -34,9 +34,7 @@ def authenticate() -> None:
     app_state = unit_of_work.state()
     header = request.headers.get("Authorization")
     if header is None:
-        if app_state.config.sandbox:
-            g.caller = ANONYMOUS_SANDBOX  # until the security issue: sandbox only
-            return
+        # Every request but metadata and the SMART configuration needs a token, the sandbox included.
         raise Unauthenticated.simple("a bearer token is required")
     scheme, _, token = header.partition(" ")
     token = token.strip()

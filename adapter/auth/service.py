@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapter.auth.caller import Caller
+from adapter.auth.caller import SANDBOX_OPERATOR, Caller
 from adapter.directory.lookups import active_roles_of, practitioner_id_by_hsa
 from adapter.errors import Unauthenticated
 from adapter.identifiers import InvalidIdentifier, normalise_hsa_id
@@ -10,6 +10,8 @@ from adapter.identifiers import InvalidIdentifier, normalise_hsa_id
 
 def caller_from_claims(session, claims: dict) -> Caller:
     """The caller a sandbox token names; 401 when the user is unknown or has no such assignment."""
+    if claims.get("kind") == "operator":
+        return SANDBOX_OPERATOR
     try:
         subject_hsa = normalise_hsa_id(str(claims["sub"])) if claims.get("kind") == "user" else None
         unit = normalise_hsa_id(str(claims["unit"])) if claims.get("unit") else None

@@ -34,6 +34,12 @@ def issue_client_token(*, key: str, client: str, organization: str, now: datetim
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
+def issue_operator_token(*, key: str, now: datetime, lifetime: timedelta) -> str:
+    """The sandbox operator's token: for integrators exploring the synthetic data (sandbox mode only)."""
+    claims = {"iss": SANDBOX_ISSUER, "aud": AUDIENCE, "sub": "sandbox-operator", "kind": "operator", "iat": now, "exp": now + lifetime}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
 def verify(token: str, *, key: str) -> dict:
     """The verified claims of a sandbox token, or 401."""
     try:

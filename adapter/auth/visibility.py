@@ -4,7 +4,7 @@ The rules are the table `mappings/access_rules.csv` (caller kind x inbox kind x 
 `relation` works out how the caller stands to an inbox. In short: a system client sees its
 organisation's shared inboxes; a user sees their own personal inbox,
 the shared inboxes they are a member of, and the personal inboxes they are an active proxy for
-(one step: never an inbox their principal is proxy for, MC-R44); the sandbox's anonymous
+(one step: never an inbox their principal is proxy for, MC-R44); the sandbox operator
 caller and the adapter see everything. What a caller may not see is 404 (no existence leaks).
 """
 
@@ -18,8 +18,8 @@ from adapter.proxies.service import is_active_proxy
 
 
 def sees_everything(ctx) -> bool:
-    """The adapter itself, and the sandbox's anonymous caller (sandbox only)."""
-    return ctx.caller.kind in ("adapter", "anonymous")
+    """The adapter itself, and the sandbox operator (sandbox mode only)."""
+    return ctx.caller.kind in ("adapter", "sandbox-operator")
 
 
 def relation(ctx, inbox) -> str:

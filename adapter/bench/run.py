@@ -13,6 +13,8 @@
    10,000 inboxes; one inbox is paged 50 at a time. Client and server (Server-Timing) latency.
 6. Ingest again with the large store, and each worker's peak resident memory.
 
+Every request carries the sandbox operator's token (`mc-adapter token --operator`).
+
 Client processes run on the same machine as the server; the figures are for that set-up.
 """
 
@@ -151,6 +153,17 @@ def start_server(database_url: str, port: int, workers: int, workdir: str) -> su
     raise SystemExit("the adapter did not start")
 
 
+AUTH: dict = {}  # the sandbox operator's Authorization header, set once the server runs
+
+
+def operator_token(database_url: str, workdir: str) -> str:
+    """`mc-adapter token --operator`: every request needs a token, the sandbox included."""
+    env = {**os.environ, "MC_DATABASE_URL": database_url}
+    done = subprocess.run([sys.executable, "-m", "adapter", "token", "--operator"], env=env, cwd=workdir,
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def worker_peak_rss_mb(server: subprocess.Popen) -> list[float]:
     """VmHWM of each gunicorn worker (children of the master)."""
     peaks = []
@@ -169,7 +182,7 @@ def worker_peak_rss_mb(server: subprocess.Popen) -> list[float]:
 
 def _get(port: int, path: str) -> dict:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", path)
+    connection.request("GET", path, headers=AUTH)
     return json.loads(connection.getresponse().read())
 
 
@@ -202,7 +215,7 @@ def prepare(port: int) -> Setup:
 
 def _post(port: int, path: str, body: dict) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/fhir+json"})
+    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/fhir+json", **AUTH})
     response = connection.getresponse()
     response.read()
     return response.status
@@ -254,7 +267,7 @@ def message_mix(setup: Setup, rng: random.Random) -> dict:
 # ---------------------------------------------------------------- load generation
 
 def _client(args) -> dict:
-    port, path, seconds, threads, seed, setup = args
+    port, path, seconds, threads, seed, setup, auth = args
     import threading
 
     latencies, statuses, lock = [], {}, threading.Lock()
@@ -267,7 +280,7 @@ def _client(args) -> dict:
             body = json.dumps(message_mix(setup, rng))
             started = time.perf_counter()
             try:
-                connection.request("POST", path, body, {"Content-Type": "application/fhir+json"})
+                connection.request("POST", path, body, {"Content-Type": "application/fhir+json", **auth})
                 response = connection.getresponse()
                 response.read()
                 status = response.status
@@ -290,7 +303,7 @@ def _client(args) -> dict:
 def load(port: int, path: str, setup: Setup, *, seconds: float, processes: int, threads: int) -> dict:
     """Concurrent clients POSTing for `seconds`; accepted per second and latency percentiles."""
     with multiprocessing.get_context("fork").Pool(processes) as pool:
-        results = pool.map(_client, [(port, path, seconds, threads, i + 1, setup) for i in range(processes)])
+        results = pool.map(_client, [(port, path, seconds, threads, i + 1, setup, dict(AUTH)) for i in range(processes)])
     latencies = [x for r in results for x in r["latencies"]]
     statuses: dict = {}
     for r in results:
@@ -323,7 +336,7 @@ def poll(port: int, inbox: str, *, requests: int) -> dict:
     path = first = f"/fhir/Task?owner={inbox}&_count=50"
     for _ in range(requests):
         started = time.perf_counter()
-        connection.request("GET", path)
+        connection.request("GET", path, headers=AUTH)
         response = connection.getresponse()
         body = json.loads(response.read())
         client_ms.append((time.perf_counter() - started) * 1000)
@@ -364,6 +377,7 @@ def run(args) -> dict:
         load_directory(database_url, workdir, region_units=40, municipal_units=20, members=4)
         port = free_port()
         server = start_server(database_url, port, args.workers, workdir)
+        AUTH["Authorization"] = f"Bearer {operator_token(database_url, workdir)}"
         try:
             setup = prepare(port)
             load(port, "/fhir/Communication", setup, seconds=3, processes=args.processes, threads=args.threads)  # warm-up

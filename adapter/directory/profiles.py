@@ -40,9 +40,9 @@ def _unchanged(resource: dict, previous: dict | None, value_of, what: str, expre
 
 
 def check_directory_write(ctx) -> None:
-    """Only support and administration change the directory (MC-R32); the sandbox's anonymous caller acts as them."""
+    """Only support and administration change the directory (MC-R32); the sandbox operator acts as them."""
     caller = ctx.caller
-    if caller.is_adapter or caller.kind == "anonymous":
+    if caller.is_adapter or caller.kind == "sandbox-operator":
         return
     if caller.kind == "user" and any(rules.administers_directory(r) for r in caller.roles):
         return

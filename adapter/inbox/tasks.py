@@ -31,7 +31,7 @@ def due_after(kind: str, start: datetime) -> str | None:
 
 
 def _check_reminder(ctx, task: dict) -> None:
-    if ctx.caller.kind != "user" and ctx.caller.kind != "anonymous":
+    if ctx.caller.kind != "user" and ctx.caller.kind != "sandbox-operator":
         raise Forbidden.simple("reminders are created by users")
     owner = resolve_inbox(ctx, task.get("owner"), expression="Task.owner")
     if not owner.is_personal:
@@ -57,7 +57,7 @@ def _check_reminder(ctx, task: dict) -> None:
 
 
 def _check_unsigned_documentation(ctx, task: dict) -> None:
-    if ctx.caller.kind not in ("client", "adapter", "anonymous"):
+    if ctx.caller.kind not in ("client", "adapter", "sandbox-operator"):
         raise Forbidden.simple("unsigned documentation items come from the EHR (a system client)")
     owner = resolve_inbox(ctx, task.get("owner"), expression="Task.owner")
     if not owner.is_personal:

@@ -27,7 +27,7 @@ def _scope_needed(ctx, inbox) -> str:
 
 def _check_administrator(ctx, inbox) -> None:
     caller = ctx.caller
-    if caller.kind == "anonymous":
+    if caller.kind == "sandbox-operator":
         return
     if caller.kind != "user":
         raise Forbidden.simple("membership is administered by users (MC-R33)")

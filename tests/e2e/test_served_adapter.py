@@ -50,7 +50,8 @@ def served(tmp_path_factory, database_url):
     else:
         process.terminate()
         pytest.fail("the adapter did not answer within 60 s")
-    yield {"base": base, "env": env, "cwd": workdir}
+    operator = _cli("token", "--operator", env=env, cwd=workdir)
+    yield {"base": base, "env": env, "cwd": workdir, "auth": {"Authorization": f"Bearer {operator}"}}
     process.terminate()
     process.wait(30)
     if database_url.startswith("postgresql"):
@@ -60,7 +61,9 @@ def served(tmp_path_factory, database_url):
 def test_serve_on_the_embedded_default_loads_the_sandbox_and_answers_with_links_to_its_public_base(served, database_url):
     if not database_url.startswith("postgresql"):
         assert (served["cwd"] / "mc-adapter.sqlite3").exists()
-    bundle = requests.get(f"{served['base']}/fhir/HealthcareService?service-type=unit-samverkan&_count=2", timeout=10).json()
+    assert requests.get(f"{served['base']}/fhir/HealthcareService", timeout=10).status_code == 401  # a token, always
+    bundle = requests.get(f"{served['base']}/fhir/HealthcareService?service-type=unit-samverkan&_count=2",
+                          headers=served["auth"], timeout=10).json()
     assert len(bundle["entry"]) == 2
     assert all(link["url"].startswith(served["base"] + "/fhir") for link in bundle["link"])
 
@@ -82,7 +85,7 @@ def test_a_sandbox_token_from_the_cli_lets_a_user_read_and_a_forvaltning_user_wr
 
 def test_a_body_over_the_limit_is_refused_by_the_served_adapter(served):
     response = requests.post(f"{served['base']}/fhir/Practitioner", data=b"{" + b" " * (6 * 1024 * 1024) + b"}",
-                             headers={"Content-Type": "application/fhir+json"}, timeout=30)
+                             headers={"Content-Type": "application/fhir+json", **served["auth"]}, timeout=30)
     assert response.status_code == 413 and response.json()["resourceType"] == "OperationOutcome"
 
 

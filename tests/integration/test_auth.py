@@ -70,6 +70,24 @@ def production_client(config, clean_database):
     app.extensions["mc"].engine.dispose()
 
 
+def test_in_the_sandbox_too_every_request_but_metadata_and_smart_configuration_needs_a_token(anonymous_client):
+    assert anonymous_client.get("/fhir/metadata").status_code == 200
+    assert anonymous_client.get("/.well-known/smart-configuration").status_code == 200
+    for path in ("/fhir/Organization", "/fhir/Task?owner=HealthcareService/x", "/admin/proxies?unit=x"):
+        response = anonymous_client.get(path)
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer"), path
+
+
+def test_outside_the_sandbox_the_operator_token_is_refused(app, production_client):
+    from datetime import timedelta
+
+    from adapter.auth.tokens import issue_operator_token
+    from adapter.db import utcnow
+
+    token = issue_operator_token(key=app.extensions["mc"].key("sandbox_token_key"), now=utcnow(), lifetime=timedelta(hours=1))
+    assert production_client.get("/fhir/Organization", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
 def test_outside_the_sandbox_every_request_but_metadata_needs_a_token(production_client):
     assert production_client.get("/fhir/metadata").status_code == 200
     response = production_client.get("/fhir/Organization")

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from tests.helpers import FHIR_JSON, organization, search
+from tests.helpers import FHIR_JSON, operator_client, organization, search
 
 
 def _race(app, requests):
@@ -13,7 +13,7 @@ def _race(app, requests):
     results = [None] * len(requests)
 
     def run(index, send):
-        client = app.test_client()
+        client = operator_client(app)
         barrier.wait()
         results[index] = send(client)
 
