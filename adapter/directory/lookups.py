@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from adapter.directory import shapes
 from adapter.fhir import store
+from adapter.fhir.store import Stored
 from adapter.fhir.models import ReferenceIndex
 from adapter.identifiers import HSA_ID, INBOX_ID
 
 
 @dataclass(frozen=True)
 class RoleInfo:
-    """One active assignment of a user."""
+    """One active assignment of a user, with the PractitionerRole it was read from."""
 
     role_id: str
     role: str
     organization_id: str | None
+    stored: Stored = field(compare=False, repr=False)
+
+    @property
+    def resource(self) -> dict:
+        """The PractitionerRole (parsed)."""
+        return self.stored.as_dict()
 
 
 def practitioner_id_by_hsa(session, *, hsa_id: str) -> str | None:
@@ -50,14 +58,6 @@ def referring_ids(session, *, resource_type: str, param: str, target_type: str, 
     )
 
 
-def _role_code(role: dict) -> str | None:
-    for concept in role.get("code", []):
-        for coding in concept.get("coding", []):
-            if coding.get("system", "").endswith("/CodeSystem/role"):
-                return coding.get("code")
-    return None
-
-
 def active_roles_of(session, *, practitioner_id: str, unit_hsa_id: str | None = None) -> list[RoleInfo]:
     """The user's active assignments, optionally only those at one unit."""
     role_ids = referring_ids(session, resource_type="PractitionerRole", param="practitioner",
@@ -74,7 +74,7 @@ def active_roles_of(session, *, practitioner_id: str, unit_hsa_id: str | None = 
         org_id = org_ref.split("/", 1)[1] if org_ref.startswith("Organization/") else None
         if unit_id and org_id != unit_id:
             continue
-        code = _role_code(role)
-        if code:
-            roles.append(RoleInfo(stored.id, code, org_id))
+        codes = shapes.codings(role.get("code"), shapes.ROLE)
+        if codes:
+            roles.append(RoleInfo(stored.id, codes[0], org_id, stored))
     return roles

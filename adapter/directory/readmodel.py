@@ -7,20 +7,16 @@ row; an Organization its inboxes' rows and the rows of users with roles there.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from adapter.directory import lookups, shapes
 from adapter.directory.models import InboxEntry, InboxMember
-from adapter.directory.rules import is_municipal, party_of
+from adapter.directory.rules import party_of
 from adapter.fhir import store
-from adapter.mappings import table
+from adapter.fhir.models import ResourceRow
 
 ENTRY = InboxEntry.__table__
 MEMBER = InboxMember.__table__
-
-
-def _municipal_kinds() -> frozenset[str]:
-    return frozenset(r["code"] for r in table("organization_kinds") if is_municipal(r["code"]))
 
 
 def _replace_entry(session, row: dict) -> None:
@@ -41,14 +37,14 @@ def refresh_user(session, practitioner_id: str) -> None:
     kinds = {shapes.organization_kind(o) for o in orgs.values() if shapes.is_active(o)}
     _replace_entry(session, {
         "reference": f"Practitioner/{practitioner_id}", "kind": "personal",
-        "party": party_of(kinds, _municipal_kinds()), "active": shapes.is_active(practitioner.as_dict()),
+        "party": party_of(kinds), "active": shapes.is_active(practitioner.as_dict()),
         "organization_id": None, "organization_hsa_id": None,
     })
     connection = session.connection()
     connection.execute(delete(MEMBER).where(MEMBER.c.practitioner_id == practitioner_id))
     inboxes = set()
-    for stored in store.load_many(session, resource_type="PractitionerRole", ids=[r.role_id for r in roles]).values():
-        for ref in stored.as_dict().get("healthcareService", []):
+    for info in roles:
+        for ref in info.resource.get("healthcareService", []):
             if ref.get("reference", "").startswith("HealthcareService/"):
                 inboxes.add(ref["reference"])
     if inboxes:
@@ -65,7 +61,7 @@ def refresh_inbox(session, inbox_id: str) -> None:
     unit = store.load_current(session, resource_type="Organization", resource_id=unit_id) if unit_id else None
     unit_resource = unit.as_dict() if unit else {}
     kind = shapes.organization_kind(unit_resource)
-    party = "care" if kind in (None, "verksamhet") else party_of({kind}, _municipal_kinds())
+    party = "care" if kind in (None, "verksamhet") else party_of({kind})
     _replace_entry(session, {
         "reference": stored.reference, "kind": shapes.inbox_kind(inbox) or "function", "party": party,
         "active": shapes.is_active(inbox), "organization_id": unit_id, "organization_hsa_id": shapes.hsa_id(unit_resource),
@@ -112,10 +108,6 @@ def after_unit(ctx, resource: dict, previous: dict | None) -> None:
 
 def rebuild_all(session) -> None:
     """Recompute the whole read model from the stored resources (migrations, repairs)."""
-    from sqlalchemy import select
-
-    from adapter.fhir.models import ResourceRow
-
     session.connection().execute(delete(MEMBER))
     session.connection().execute(delete(ENTRY))
     for resource_type, refresh in (("HealthcareService", refresh_inbox), ("Practitioner", refresh_user)):

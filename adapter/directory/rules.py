@@ -72,11 +72,11 @@ def check_merge(*, unit_id: str, unit_kind: str, unit_active: bool, current_succ
     return False
 
 
-def party_of(org_kinds: set[str] | frozenset[str], municipal_kinds: frozenset[str] = frozenset({"municipality"})) -> str:
+def party_of(org_kinds: set[str] | frozenset[str]) -> str:
     """Whose inbox: a user with any role at a municipality is municipal (MC-R7, DESIGN.md)."""
     if not org_kinds:
         return "unassigned"
-    if org_kinds & municipal_kinds:
+    if any(is_municipal(kind) for kind in org_kinds):
         return "municipal"
     if org_kinds <= {"school", "other"}:
         return "school-other"

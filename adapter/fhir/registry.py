@@ -63,6 +63,10 @@ class ResourceDefinition:
     require_if_match: bool = False
     interactions: tuple[str, ...] = INTERACTIONS
 
+    def sees(self, ctx, resource: dict) -> bool:
+        """Whether the caller may see this resource of the type (DESIGN.md: otherwise 404, or left out)."""
+        return self.visible is None or self.visible(ctx, resource)
+
     @property
     def includes(self) -> tuple[str, ...]:
         """`_include` values: every reference search parameter."""

@@ -330,7 +330,7 @@ def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> S
 
 
 def _visible(ctx, definition, stored: Stored) -> bool:
-    return definition is None or definition.visible is None or definition.visible(ctx, stored.as_dict())
+    return definition is None or definition.sees(ctx, stored.as_dict())
 
 
 def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchParam], ids: list[str]) -> list[Stored]:

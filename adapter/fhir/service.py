@@ -195,7 +195,7 @@ def read(ctx, *, resource_type: str, resource_id: str) -> Stored:
 
 def is_visible(ctx, definition: ResourceDefinition, stored: Stored) -> bool:
     """Whether the caller may see this stored resource (DESIGN.md: otherwise 404)."""
-    return definition.visible is None or definition.visible(ctx, stored.as_dict())
+    return definition.sees(ctx, stored.as_dict())
 
 
 def vread(ctx, *, resource_type: str, resource_id: str, version: str) -> Stored:

@@ -76,10 +76,6 @@ def forget(session: Session, *, resource_type: str, ids: list[str]) -> None:
         cache.pop((resource_type, resource_id), None)
 
 
-def _stored(row) -> Stored:
-    return Stored(row.resource_type, row.id, row.version, as_utc(row.last_updated), row.content)
-
-
 def load_current(session: Session, *, resource_type: str, resource_id: str, for_update: bool = False) -> Stored | None:
     """The current version of a resource, optionally locked until the transaction ends.
 
@@ -96,7 +92,7 @@ def load_current(session: Session, *, resource_type: str, resource_id: str, for_
     row = session.connection().execute(query).first()
     if row is None:
         return None
-    cache[key] = _stored(row)
+    cache[key] = Stored.of(row)
     return cache[key]
 
 
@@ -110,7 +106,7 @@ def load_many(session: Session, *, resource_type: str, ids: list[str]) -> dict[s
             select(*_COLUMNS).where(RESOURCE.c.resource_type == resource_type, RESOURCE.c.id.in_(missing))
         )
         for row in rows:
-            found[row.id] = cache[(resource_type, row.id)] = _stored(row)
+            found[row.id] = cache[(resource_type, row.id)] = Stored.of(row)
     return found
 
 
@@ -262,7 +258,7 @@ def history(session: Session, *, resource_type: str, resource_id: str, limit: in
         .order_by(VERSION.c.version.desc())
         .limit(max(limit - 1, 0))
     )
-    return [current, *(_stored(row) for row in rows)][:limit]
+    return [current, *(Stored.of(row) for row in rows)][:limit]
 
 
 def load_version(session: Session, *, resource_type: str, resource_id: str, version: int) -> Stored | None:
@@ -274,4 +270,4 @@ def load_version(session: Session, *, resource_type: str, resource_id: str, vers
         select(VERSION.c.resource_type, VERSION.c.id, VERSION.c.version, VERSION.c.last_updated, VERSION.c.content)
         .where(VERSION.c.resource_type == resource_type, VERSION.c.id == resource_id, VERSION.c.version == version)
     ).first()
-    return _stored(row) if row else None
+    return Stored.of(row) if row else None

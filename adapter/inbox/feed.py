@@ -30,14 +30,16 @@ from sqlalchemy import BigInteger, Text, and_, cast, func, or_, select, text, tu
 
 from adapter.errors import Issue, MalformedRequest
 from adapter.auth import visibility
+from adapter.directory import shapes
 from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
 from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values
 from adapter.fhir.store import Stored
 from adapter.fhir.validation import parse_reference
 from adapter.inbox import rules
+from adapter.inbox.items import kinds_of
 from adapter.inbox.models import FeedCounter, InboxItem
-from adapter.mappings import codes, extension_url
+from adapter.mappings import codes
 
 FEED_PARAMS = {"owner", "status", "code", "folder", "due", "assignee", "focus", "_lastUpdated", "_count", "_cursor", "_format"}
 
@@ -77,22 +79,13 @@ def _due(value: str | None) -> datetime | None:
     return start if "T" in value else end
 
 
-def _kind(task: dict) -> str:
-    return next((c["code"] for c in task.get("code", {}).get("coding", []) if c.get("system", "").endswith("/item-kind")), "message")
-
-
-def _extension(task: dict, name: str) -> dict | None:
-    url = extension_url(name)
-    return next((e for e in task.get("extension", []) if e.get("url") == url), None)
-
-
 def projection(task: dict) -> dict:
     """The `inbox_item` columns of a Task."""
-    assignee = _extension(task, "assignee")
-    trashed = _extension(task, "trashed")
+    assignee = shapes.extension(task, "assignee")
+    trashed = shapes.extension(task, "trashed")
     return {
         "owner": task["owner"]["reference"],
-        "kind": _kind(task),
+        "kind": (kinds_of(task) or ["message"])[0],
         "status": task["status"],
         "priority": task.get("priority"),
         "due": _due(task.get("restriction", {}).get("period", {}).get("end")),

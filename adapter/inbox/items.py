@@ -25,6 +25,12 @@ class NewItem:
     extensions: tuple[dict, ...] = field(default_factory=tuple)
 
 
+def kinds_of(task: dict) -> list[str]:
+    """The item-kind codes of a Task (one, once validated)."""
+    system = code_system_url("item-kind")
+    return [c.get("code") for c in (task.get("code") or {}).get("coding", []) if c.get("system") == system]
+
+
 def item_resource(item: NewItem, *, authored_on: str) -> dict:
     """The Task of an item, waiting in its inbox."""
     task: dict = {

@@ -10,14 +10,14 @@ from adapter.fhir import service
 from adapter.fhir.dates import STOCKHOLM
 from adapter.fhir.store import Stored
 from adapter.inbox import rules
+from adapter.inbox.items import kinds_of
 from adapter.mappings import code_system_url, table
 from adapter.directory.inboxes import resolve_inbox
 
-ITEM_KIND = code_system_url("item-kind")
 
 
 def _kind(task: dict) -> str | None:
-    found = [c.get("code") for c in task.get("code", {}).get("coding", []) if c.get("system") == ITEM_KIND]
+    found = kinds_of(task)
     return found[0] if len(found) == 1 else None
 
 

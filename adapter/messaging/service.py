@@ -17,7 +17,7 @@ from adapter.directory import shapes
 from adapter.errors import Conflict, Forbidden, Issue, RuleViolation, UnprocessableResource
 from adapter.fhir import service, store
 from adapter.fhir.store import Stored
-from adapter.inbox.items import NewItem, create_items
+from adapter.inbox.items import NewItem, create_items, kinds_of
 from adapter.inbox.tasks import due_after
 from adapter.mappings import code_system_url, codes, extension_url, table
 from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_inbox
@@ -155,8 +155,7 @@ def _case(ctx, resource: dict, sender: Inbox) -> tuple[str, list[str]]:
     part_of = resource.get("partOf") or []
     case_id = shapes.reference_id(part_of[0], "Task") if part_of else None
     case = store.load_current(ctx.session, resource_type="Task", resource_id=case_id) if case_id else None
-    kind = [c.get("code") for c in (case.as_dict().get("code", {}).get("coding", []) if case else [])]
-    if case is None or "case" not in kind:
+    if case is None or "case" not in kinds_of(case.as_dict()):
         raise RuleViolation("MC-R3", "A case-message continues a case: partOf names the case (a Task of kind case).",
                             "Ett ärendemeddelande hör till ett ärende (partOf).", "Communication.partOf")
     task = case.as_dict()

@@ -9,7 +9,10 @@ inkorgsadministratör for municipal units, förvaltning for function inboxes.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from adapter.directory import lookups, shapes
+from adapter.directory.models import InboxMember
 from adapter.directory.inboxes import load_inboxes
 from adapter.directory.rules import is_municipal
 from adapter.errors import Forbidden, NotFound, RuleViolation, UnprocessableResource
@@ -48,11 +51,6 @@ def _inbox(ctx, inbox_id: str):
     return inbox
 
 
-def _roles(ctx, practitioner_id: str):
-    roles = lookups.active_roles_of(ctx.session, practitioner_id=practitioner_id)
-    return roles, store.load_many(ctx.session, resource_type="PractitionerRole", ids=[r.role_id for r in roles])
-
-
 def _write_role(ctx, stored, resource) -> None:
     service.write(ctx.as_adapter(), definition=ctx.registry.resource("PractitionerRole"), resource=resource,
                   resource_id=stored.id, previous=stored)
@@ -66,12 +64,12 @@ def add_member(ctx, *, inbox_id: str, practitioner_id: str) -> None:
         raise RuleViolation("MC-R31", "The inbox is closed.", "Inkorgen är stängd.", "inbox")
     if store.load_current(ctx.session, resource_type="Practitioner", resource_id=practitioner_id) is None:
         raise UnprocessableResource.simple("no such user", code="not-found", expression="practitioner")
-    roles, stored = _roles(ctx, practitioner_id)
+    roles = lookups.active_roles_of(ctx.session, practitioner_id=practitioner_id)
     if not roles:
         raise RuleViolation("MC-R1", "The user has no active assignment to hold the membership.",
                             "Användaren saknar aktivt medarbetaruppdrag.", "practitioner")
     chosen = next((r for r in roles if r.organization_id == inbox.organization_id), roles[0])
-    current = stored[chosen.role_id]
+    current = chosen.stored
     resource = current.as_dict()
     members = resource.setdefault("healthcareService", [])
     if any(m.get("reference") == inbox.reference for m in members):
@@ -84,8 +82,8 @@ def remove_member(ctx, *, inbox_id: str, practitioner_id: str) -> None:
     """End the user's membership of the shared inbox (in every role)."""
     inbox = _inbox(ctx, inbox_id)
     _check_administrator(ctx, inbox)
-    _, stored = _roles(ctx, practitioner_id)
-    for current in stored.values():
+    for info in lookups.active_roles_of(ctx.session, practitioner_id=practitioner_id):
+        current = info.stored
         resource = current.as_dict()
         kept = [m for m in resource.get("healthcareService", []) if m.get("reference") != inbox.reference]
         if len(kept) != len(resource.get("healthcareService", [])):
@@ -100,10 +98,6 @@ def members(ctx, *, inbox_id: str) -> list[str]:
     """The inbox's members (Practitioner references)."""
     inbox = _inbox(ctx, inbox_id)
     _check_administrator(ctx, inbox)
-    from sqlalchemy import select
-
-    from adapter.directory.models import InboxMember
-
     table_ = InboxMember.__table__
     rows = ctx.session.connection().execute(select(table_.c.practitioner_id).where(table_.c.inbox == inbox.reference))
     return sorted(f"Practitioner/{r}" for r in rows.scalars())

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-from adapter.directory import shapes
+from adapter.directory import lookups, shapes
 from adapter.directory.inboxes import load_inboxes
 from adapter.errors import RuleViolation
 from adapter.fhir import service, store
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
 from adapter.mappings import code_system_url
-from adapter.results.orders import _roles
 
 FLOWS = ("document-sign", "document-review", "referral-answer")
 
@@ -43,8 +42,8 @@ def _supervisor(ctx, document: dict) -> str:
                             "Dokumentation för kontrasignering är preliminär.", "DocumentReference.docStatus")
     for author in document.get("author", []):
         practitioner_id = shapes.reference_id(author, "Practitioner")
-        for _, role in _roles(ctx.session, practitioner_id) if practitioner_id else []:
-            supervisor = (shapes.extension(role, "supervisor") or {}).get("valueReference", {}).get("reference")
+        for info in lookups.active_roles_of(ctx.session, practitioner_id=practitioner_id) if practitioner_id else []:
+            supervisor = (shapes.extension(info.resource, "supervisor") or {}).get("valueReference", {}).get("reference")
             if _open_personal(ctx, supervisor):
                 return supervisor
     raise RuleViolation("MC-R18", "Nobody can co-sign this documentation: its author has no supervisor.",

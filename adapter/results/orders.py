@@ -13,7 +13,7 @@ from __future__ import annotations
 from adapter.directory import lookups, shapes
 from adapter.directory.inboxes import load_inboxes
 from adapter.errors import RuleViolation
-from adapter.fhir import service, store
+from adapter.fhir import service
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
 from adapter.mappings import code_system_url, table
@@ -26,15 +26,10 @@ def _is_consult(order: dict) -> bool:
     return any((c.get("system"), c.get("code")) == CONSULT for cc in order.get("category", []) for c in cc.get("coding", []))
 
 
-def _roles(session, practitioner_id: str) -> list[tuple[str, dict]]:
-    roles = lookups.active_roles_of(session, practitioner_id=practitioner_id)
-    stored = store.load_many(session, resource_type="PractitionerRole", ids=[r.role_id for r in roles])
-    return [(r.role, stored[r.role_id].as_dict()) for r in roles if r.role_id in stored]
-
-
 def _is_physician(session, reference: str | None) -> bool:
     practitioner_id = shapes.reference_id({"reference": reference or ""}, "Practitioner")
-    return bool(practitioner_id) and any(role == PHYSICIAN for role, _ in _roles(session, practitioner_id))
+    return bool(practitioner_id) and any(
+        r.role == PHYSICIAN for r in lookups.active_roles_of(session, practitioner_id=practitioner_id))
 
 
 def _cosigner(ctx, order: dict) -> str | None:
@@ -42,16 +37,16 @@ def _cosigner(ctx, order: dict) -> str | None:
     requester_id = shapes.reference_id(order.get("requester"), "Practitioner")
     if requester_id is None:
         return None  # an order placed by a system on a unit's behalf
-    roles = _roles(ctx.session, requester_id)
-    if any(role == PHYSICIAN for role, _ in roles):
+    roles = lookups.active_roles_of(ctx.session, practitioner_id=requester_id)
+    if any(r.role == PHYSICIAN for r in roles):
         return None
     rules = {row["role"]: row["cosigner"] for row in table("cosign_roles")}
-    needs = [(role, resource) for role, resource in roles if role in rules]
+    needs = [r for r in roles if r.role in rules]
     if not needs:
         return None
-    for role, resource in needs:
-        if rules[role] == "supervisor":
-            supervisor = shapes.extension(resource, "supervisor")
+    for info in needs:
+        if rules[info.role] == "supervisor":
+            supervisor = shapes.extension(info.resource, "supervisor")
             reference = (supervisor or {}).get("valueReference", {}).get("reference")
             if reference:
                 return reference

@@ -37,7 +37,7 @@ def _sees_provenance(ctx, provenance: dict) -> bool:
         parsed = parse_reference(target.get("reference", ""))
         definition = ctx.registry.resource(parsed[1]) if parsed else None
         stored = store.load_current(ctx.session, resource_type=parsed[1], resource_id=parsed[2]) if definition else None
-        if stored is not None and (definition.visible is None or definition.visible(ctx, stored.as_dict())):
+        if stored is not None and definition.sees(ctx, stored.as_dict()):
             return True
     return visibility.sees_everything(ctx)
 
@@ -51,28 +51,24 @@ def _sees_document(ctx, document: dict) -> bool:
     return any(visibility.sees_inbox(ctx, ref) for ref in [*authors, *owners] if ref)
 
 
+def _order_definition(name: str) -> ResourceDefinition:
+    """ServiceRequest and MedicationRequest: orders, proposals and consults (MC-R15, MC-R16, MC-R30)."""
+    return ResourceDefinition(
+        name=name,
+        search_params={p.name: p for p in (
+            SearchParam("identifier", "token", (f"{name}.identifier",), "The order's identifier", definition=f"{R4}/{name}-identifier"),
+            SearchParam("requester", "reference", (f"{name}.requester",), "Who ordered", definition=f"{R4}/{name}-requester"),
+        )},
+        create_handler=orders.place_order,
+        visible=_sees_order,
+        interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
+    )
+
+
 def register(registry: Registry) -> None:
     """Serve ServiceRequest and DiagnosticReport."""
-    registry.add_resource(ResourceDefinition(
-        name="ServiceRequest",
-        search_params={p.name: p for p in (
-            SearchParam("identifier", "token", ("ServiceRequest.identifier",), "The order's identifier", definition=f"{R4}/ServiceRequest-identifier"),
-            SearchParam("requester", "reference", ("ServiceRequest.requester",), "Who ordered", definition=f"{R4}/ServiceRequest-requester"),
-        )},
-        create_handler=orders.place_order,
-        visible=_sees_order,
-        interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
-    ))
-    registry.add_resource(ResourceDefinition(
-        name="MedicationRequest",
-        search_params={p.name: p for p in (
-            SearchParam("identifier", "token", ("MedicationRequest.identifier",), "The order's identifier", definition=f"{R4}/MedicationRequest-identifier"),
-            SearchParam("requester", "reference", ("MedicationRequest.requester",), "Who ordered", definition=f"{R4}/MedicationRequest-requester"),
-        )},
-        create_handler=orders.place_order,
-        visible=_sees_order,
-        interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
-    ))
+    registry.add_resource(_order_definition("ServiceRequest"))
+    registry.add_resource(_order_definition("MedicationRequest"))
     registry.add_resource(ResourceDefinition(
         name="DiagnosticReport",
         search_params={p.name: p for p in (

@@ -51,19 +51,18 @@ def orderer_inbox(ctx, order: dict) -> str:
                         "DiagnosticReport.basedOn[0]")
 
 
-def _existing_item(ctx, report_id: str) -> str | None:
+def result_item(ctx, report_id: str):
+    """(task_id, owner) of a result's item, or None."""
     table = InboxItem.__table__
     return ctx.session.connection().execute(
-        select(table.c.task_id).where(table.c.focus == f"DiagnosticReport/{report_id}", table.c.kind == "result")
-    ).scalar()
+        select(table.c.task_id, table.c.owner).where(table.c.focus == f"DiagnosticReport/{report_id}", table.c.kind == "result")
+    ).first()
 
 
 def item_owner(ctx, report_id: str) -> str | None:
     """The inbox a result's item is in."""
-    table = InboxItem.__table__
-    return ctx.session.connection().execute(
-        select(table.c.owner).where(table.c.focus == f"DiagnosticReport/{report_id}", table.c.kind == "result")
-    ).scalar()
+    row = result_item(ctx, report_id)
+    return row.owner if row else None
 
 
 def item_owners(ctx, focus: str) -> list[str]:
@@ -95,16 +94,17 @@ def after_update(ctx, report: dict, previous: dict | None) -> None:
     """A corrected result puts its item back to waiting (DiagnosticReport `after_write`)."""
     if previous is None or report.get("status") not in CORRECTIONS:
         return
-    task_id = _existing_item(ctx, report["id"])
-    if task_id is None:
+    row = result_item(ctx, report["id"])
+    if row is None:
         return
+    task_id = row.task_id
     current = store.load_current(ctx.session, resource_type="Task", resource_id=task_id, for_update=True)
     task = current.as_dict()
     if task["status"] == "requested" and not shapes.extension(task, "trashed"):
         return
     task["status"] = "requested"
     task["businessStatus"] = {"coding": [{"system": code_system_url("item-status"), "code": item_status("requested")}]}
-    task["extension"] = [e for e in task.get("extension", []) if not e.get("url", "").endswith("/trashed")] or None
-    if task["extension"] is None:
-        del task["extension"]
+    kept = [e for e in task.pop("extension", []) if not e.get("url", "").endswith("/trashed")]
+    if kept:
+        task["extension"] = kept
     service.write(ctx.as_adapter(), definition=ctx.registry.resource("Task"), resource=task, resource_id=task_id, previous=current)

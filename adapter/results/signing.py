@@ -13,6 +13,7 @@ from adapter.directory.inboxes import load_inboxes
 from adapter.errors import Conflict, Forbidden, Issue, RuleViolation, UnprocessableResource
 from adapter.fhir import service, store
 from adapter.fhir.store import instant
+from adapter.inbox.items import kinds_of
 from adapter.inbox.rules import item_status
 from adapter.mappings import code_system_url, table
 from adapter.results import orders
@@ -25,9 +26,8 @@ def signable_kinds() -> set[str]:
 
 def has_signing_authority(session, practitioner_id: str) -> bool:
     """True when one of the user's active roles carries signing authority."""
-    roles = lookups.active_roles_of(session, practitioner_id=practitioner_id)
-    for stored in store.load_many(session, resource_type="PractitionerRole", ids=[r.role_id for r in roles]).values():
-        authority = shapes.extension(stored.as_dict(), "signing-authority")
+    for info in lookups.active_roles_of(session, practitioner_id=practitioner_id):
+        authority = shapes.extension(info.resource, "signing-authority")
         if authority and authority.get("valueBoolean") is True:
             return True
     return False
@@ -41,7 +41,7 @@ def sign(ctx, task_id: str, parameters) -> tuple[int, dict]:
     service.read(ctx, resource_type="Task", resource_id=task_id)  # 404 unless the caller sees the item
     current = store.load_current(ctx.session, resource_type="Task", resource_id=task_id, for_update=True)
     task = current.as_dict()
-    kind = next((c["code"] for c in task.get("code", {}).get("coding", []) if c.get("system", "").endswith("/item-kind")), None)
+    kind = next(iter(kinds_of(task)), None)
     if kind not in signable_kinds():
         raise UnprocessableResource(Issue("business-rule", f"an item of kind {kind} is not signed; complete it instead", "Task.code"))
     if task["status"] == "completed":
