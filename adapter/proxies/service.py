@@ -70,7 +70,10 @@ def operations_of(session, practitioner_id: str) -> int:
 
 def grant(ctx, *, principal_id: str, proxy_id: str, start: datetime, end: datetime, decided_by: str,
           acknowledge_multiple_operations: bool) -> Grant:
-    """Grant `proxy_id` the principal's personal inbox for [start, end) (MC-R39 to MC-R44)."""
+    """Grant `proxy_id` the principal's personal inbox for [start, end) (MC-R39 to MC-R44).
+
+    Nothing limits how many proxies a user has, or for how many users a proxy acts (MC-R43).
+    """
     caller = ctx.caller
     if caller.kind != "user" or not caller.practitioner_id:
         raise Forbidden.simple("proxy rights are granted by a user of the principal's unit (MC-R40)")
