@@ -146,18 +146,18 @@ def _count_entries(path: str) -> int:
 @click.option("--as", "hsa_id", help="The user's HSA-id.")
 @click.option("--unit", help="The unit HSA-id of the assignment the user acts under.")
 @click.option("--operator", is_flag=True, help="The sandbox operator: sees all the synthetic data, acts as förvaltning.")
-@click.option("--client", help="A system client's name.")
-@click.option("--org", help="The client's organisation HSA-id.")
-@click.option("--hours", default=8, show_default=True, type=click.IntRange(1, 24 * 30))
-def token(hsa_id: str | None, unit: str | None, operator: bool, client: str | None, org: str | None, hours: int) -> None:
+@click.option("--client", help="A registered client's id (`mc-adapter client add`): its organisation, scopes and roles.")
+@click.option("--scopes", help="With --client: narrow the client's registered scopes.")
+@click.option("--minutes", default=5, show_default=True, type=click.IntRange(1, 60 * 24 * 30),
+              help="Lifetime; five minutes, as SMART access tokens, unless asked for longer.")
+def token(hsa_id: str | None, unit: str | None, operator: bool, client: str | None, scopes: str | None, minutes: int) -> None:
     """Issue a sandbox token (sandbox databases only); prints only the token."""
     from adapter.auth import tokens
+    from adapter.auth.models import Client
     from adapter.secrets import get_or_create_secret, get_setting
 
     if [bool(hsa_id), bool(client), operator].count(True) != 1:
-        raise click.UsageError("give one of --as <HSA-id>, --client <name> --org <HSA-id>, or --operator")
-    if client and not org:
-        raise click.UsageError("--client needs --org")
+        raise click.UsageError("give one of --as <HSA-id>, --client <client id>, or --operator")
     config = _config()
     _prepare_database(config)
     app_state = _app_state(config)
@@ -165,13 +165,18 @@ def token(hsa_id: str | None, unit: str | None, operator: bool, client: str | No
         if not (config.sandbox or get_setting(session, key="sandbox") == "true"):
             raise click.ClickException("sandbox tokens exist only in sandbox mode (serve --sandbox)")
         key = get_or_create_secret(session, name="sandbox_token_key")
-    lifetime = timedelta(hours=hours)
+        registered = session.get(Client, client) if client else None
+        if client and (registered is None or not registered.active):
+            raise click.ClickException(f"no enabled client {client}: register it with `mc-adapter client add`")
+        registered_scopes = registered.scopes if registered else ""
+    lifetime = timedelta(minutes=minutes)
     if operator:
         text = tokens.issue_operator_token(key=key, now=utcnow(), lifetime=lifetime)
     elif hsa_id:
         text = tokens.issue_user_token(key=key, hsa_id=hsa_id, unit=unit, now=utcnow(), lifetime=lifetime)
     else:
-        text = tokens.issue_client_token(key=key, client=client, organization=org, now=utcnow(), lifetime=lifetime)
+        text = tokens.issue_client_token(key=key, client=client, scopes=scopes or registered_scopes, now=utcnow(),
+                                         lifetime=lifetime)
     click.echo(text)
 
 
@@ -225,17 +230,24 @@ def client() -> None:
 
 @client.command("add")
 @click.option("--org", "organization", required=True, help="The organisation's HSA-id the client acts for.")
-@click.option("--jwks", "jwks_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The client's public JWK Set.")
+@click.option("--jwks", "jwks_path", type=click.Path(exists=True, dir_okay=False),
+              help="The client's public JWK Set (without it the client has sandbox tokens only).")
 @click.option("--scopes", default="system/Task.rs system/Task.u system/Communication.crs", show_default=True)
-def client_add(organization: str, jwks_path: str, scopes: str) -> None:
+@click.option("--capability", "capabilities", multiple=True,
+              help="A role of mappings/client_capabilities.csv: ehr (system messages, documents), result-source (results).")
+@click.option("--id", "client_id", help="The client id (default: generated).")
+def client_add(organization: str, jwks_path: str | None, scopes: str, capabilities: tuple[str, ...],
+               client_id: str | None) -> None:
     """Register a client bound to one organisation; prints its client_id."""
     from adapter.auth.backend_services import register_client
     from adapter.identifiers import InvalidIdentifier, normalise_hsa_id
 
     try:
         organization = normalise_hsa_id(organization)
-        with open(jwks_path, encoding="utf-8") as handle:
-            jwks = json.load(handle)
+        jwks = None
+        if jwks_path:
+            with open(jwks_path, encoding="utf-8") as handle:
+                jwks = json.load(handle)
     except (InvalidIdentifier, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     config = _config()
@@ -243,7 +255,8 @@ def client_add(organization: str, jwks_path: str, scopes: str) -> None:
     app_state = _app_state(config)
     try:
         with app_state.sessions.begin() as session:
-            client_id = register_client(session, organization_hsa_id=organization, jwks=jwks, scopes=scopes, now=utcnow())
+            client_id = register_client(session, organization_hsa_id=organization, jwks=jwks, scopes=scopes, now=utcnow(),
+                                        capabilities=capabilities, client_id=client_id)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(client_id)

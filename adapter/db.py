@@ -52,7 +52,9 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
     # see the table's real size every time; parsing is still saved by the prepared statement.
     return create_engine(
         database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+        # UTC sessions: every instant is stored and read as UTC, including the calendar's last one
+        # (a session zone east of UTC could not return 9999-12-31T23:59:59Z as a Python datetime).
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan -c timezone=UTC"},
     )
 
 

@@ -68,7 +68,7 @@ def normalise_hsa_id(value: str) -> str:
 def _normalise_personal_number(value: str, *, coordination: bool) -> str:
     digits = value.strip().replace("-", "").replace("+", "")
     kind = "samordningsnummer" if coordination else "personnummer"
-    if not digits.isdigit() or len(digits) != 12:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) != 12:
         raise InvalidIdentifier(f"a {kind} has 12 digits (YYYYMMDDNNNC)")
     year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
     if coordination:
@@ -85,7 +85,7 @@ def _normalise_personal_number(value: str, *, coordination: bool) -> str:
 def normalise_organisation_number(value: str) -> str:
     """Ten digits with a valid Luhn check digit; the hyphen is dropped."""
     digits = value.strip().replace("-", "")
-    if not digits.isdigit() or len(digits) != 10 or not luhn_valid(digits):
+    if not (digits.isascii() and digits.isdigit()) or len(digits) != 10 or not luhn_valid(digits):
         raise InvalidIdentifier("an organisation number has 10 digits and a valid check digit")
     return digits
 
@@ -99,7 +99,7 @@ def normalise_inbox_id(value: str) -> str:
 
 
 def _normalise_kommunkod(value: str) -> str:
-    if not (len(value) == 4 and value.isdigit()):
+    if not (len(value) == 4 and value.isascii() and value.isdigit()):
         raise InvalidIdentifier("a kommunkod is SCB's four digits")
     return value
 

@@ -76,8 +76,25 @@ def rule_of(response) -> str | None:
     return codings[0]["code"] if codings else None
 
 
-def bearer(app, *, hsa_id: str | None = None, unit: str | None = None, client: str | None = None, org: str | None = None) -> dict:
-    """An Authorization header with a sandbox token for a user or a system client."""
+ALL_SCOPES = "system/*.cruds"
+
+
+def register_client(app, client: str, org: str, *, capabilities: tuple[str, ...] = (), scopes: str = ALL_SCOPES) -> str:
+    """Register a sandbox client (no keys: sandbox tokens only) unless it is registered already."""
+    from adapter.auth.backend_services import register_client as register
+    from adapter.auth.models import Client
+    from adapter.db import utcnow
+
+    with app.extensions["mc"].sessions.begin() as session:
+        if session.get(Client, client) is None:
+            register(session, organization_hsa_id=org, jwks=None, scopes=scopes, now=utcnow(),
+                     capabilities=capabilities, client_id=client)
+    return client
+
+
+def bearer(app, *, hsa_id: str | None = None, unit: str | None = None, client: str | None = None, org: str | None = None,
+           capabilities: tuple[str, ...] = (), scopes: str = ALL_SCOPES) -> dict:
+    """An Authorization header with a sandbox token for a user, or for a system client (registered on first use)."""
     from datetime import timedelta
 
     from adapter.auth import tokens
@@ -85,7 +102,8 @@ def bearer(app, *, hsa_id: str | None = None, unit: str | None = None, client: s
 
     key = app.extensions["mc"].key("sandbox_token_key")
     if client:
-        token = tokens.issue_client_token(key=key, client=client, organization=org, now=utcnow(), lifetime=timedelta(hours=1))
+        register_client(app, client, org, capabilities=capabilities, scopes=scopes)
+        token = tokens.issue_client_token(key=key, client=client, scopes=scopes, now=utcnow(), lifetime=timedelta(hours=1))
     else:
         token = tokens.issue_user_token(key=key, hsa_id=hsa_id, unit=unit, now=utcnow(), lifetime=timedelta(hours=1))
     return {"Authorization": f"Bearer {token}"}

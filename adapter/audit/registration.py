@@ -20,7 +20,7 @@ def register(registry: Registry) -> None:
         name="AuditEvent",
         search_params={p.name: p for p in params},
         generic_index=False,
-        visible=search.visible,
+        visibility=search.visibility,
         search_handler=search.search_audit,
         interactions=("read", "search-type"),
     ))

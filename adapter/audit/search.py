@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, exists, select
 
 from adapter.audit.models import AuditEntity
+from adapter.auth.visibility import only_if
 from adapter.db import as_utc
 from adapter.errors import Forbidden, Issue, MalformedRequest
 from adapter.fhir import bundles, store
-from adapter.fhir.search import CursorCodec, _date_range, _range_condition
+from adapter.fhir.search import CursorCodec, _date_range, _range_condition, parse_count
 from adapter.identifiers import InvalidIdentifier, normalise
 
 PARAMS = {"entity", "agent", "patient", "patient:identifier", "date", "_count", "_cursor"}
@@ -22,9 +23,9 @@ def may_read_audit(ctx) -> bool:
     return ctx.caller.kind == "user" and "revisor" in ctx.caller.roles
 
 
-def visible(ctx, _event: dict) -> bool:
-    """AuditEvent `visible` hook."""
-    return may_read_audit(ctx)
+def visibility(ctx, _id_column):
+    """AuditEvent `visibility` hook: all of the trail for revisors, none of it for anyone else."""
+    return only_if(may_read_audit(ctx))
 
 
 def _key(name: str, raw: str) -> str:
@@ -61,9 +62,7 @@ def search_audit(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: C
             continue
         honoured.append((name, raw))
         if name == "_count":
-            if not raw.isdigit():
-                raise MalformedRequest(Issue("invalid", "_count must be a whole number", name))
-            count = min(int(raw), ctx.config.max_page_size)
+            count = min(parse_count(raw, name), ctx.config.max_page_size)
         elif name == "date":
             conditions.append(_date_range(name, raw))
         else:
@@ -91,5 +90,5 @@ def search_audit(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: C
         links.append({"relation": "next", "url": f"{base}/AuditEvent?" + urlencode([*honoured, ("_cursor", cursor)])})
     entries = [bundles.entry(events[r.event_id], base_url=base, extra={"search": {"mode": "match"}})
                for r in page if r.event_id in events]
-    return bundles.bundle("searchset", entries, links=links), []
+    return bundles.bundle("searchset", entries, links=links), [events[r.event_id] for r in page if r.event_id in events]
 

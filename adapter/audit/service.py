@@ -11,6 +11,7 @@ from adapter.fhir.store import instant
 from adapter.mappings import extension_url
 
 AUDITED_TYPES = frozenset({"Communication", "Task", "DiagnosticReport", "ServiceRequest", "MedicationRequest", "DocumentReference"})
+AUDIT_TRAIL = "AuditEvent"  # every read of the trail is itself audited
 CLIENT_SYSTEM = "https://meddelandecenter-adapter.github.io/fhir/NamingSystem/client"
 HSA_ID = "urn:oid:1.2.752.29.4.19"
 _ACTION = {"read": "R", "vread": "R", "history": "R", "search": "E", "create": "C", "update": "U", "patch": "U",
@@ -27,16 +28,21 @@ class Access:
     resources: list[dict] = field(default_factory=list)  # the resources touched (parsed)
     outcome: str = "0"  # 0 success, 4 refused (minor failure), 8 failed
     description: str | None = None
+    patients: list[tuple[str, str]] = field(default_factory=list)  # patients named apart from the resources
 
 
 def patients_of(resource: dict) -> list[tuple[str, str]]:
     """(system, value) of the patient a Communication (`subject`) or Task (`for`) is about."""
     reference = resource.get("subject") or resource.get("for") or {}
-    if isinstance(reference, dict) and reference.get("reference", "").startswith("Patient/") and "identifier" not in reference:
-        return [("Patient", reference["reference"])]
-    identifier = reference.get("identifier") if isinstance(reference, dict) else None
-    if isinstance(identifier, dict) and identifier.get("system") and identifier.get("value"):
-        return [(identifier["system"], identifier["value"])]
+    if not isinstance(reference, dict):
+        return []
+    literal = reference.get("reference")
+    if isinstance(literal, str) and literal.startswith("Patient/") and "identifier" not in reference:
+        return [("Patient", literal)]
+    identifier = reference.get("identifier")
+    if isinstance(identifier, dict) and isinstance(identifier.get("system"), str) and isinstance(identifier.get("value"), str) \
+            and identifier["system"] and identifier["value"]:
+        return [(identifier["system"][:200], identifier["value"][:200])]
     return []
 
 
@@ -87,7 +93,7 @@ def audit_event(caller, access: Access, *, now) -> tuple[dict, list[str]]:
         entities.append({"what": {"reference": reference},
                          "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"}})
         keys.append(reference)
-    for system, value in sorted({p for r in access.resources for p in patients_of(r)}):
+    for system, value in sorted({p for r in access.resources for p in patients_of(r)} | set(access.patients)):
         entities.append({"what": {"identifier": {"system": system, "value": value}},
                          "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
                          "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}})

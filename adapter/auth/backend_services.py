@@ -17,8 +17,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from adapter.auth import scopes as scope_rules
+from adapter.auth.caller import Caller
 from adapter.auth.models import Client, UsedAssertion
 from adapter.errors import Unauthenticated
+from adapter.mappings import table
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ["RS384", "ES384"]
@@ -34,9 +36,21 @@ class OAuthError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-def register_client(session, *, organization_hsa_id: str, jwks: dict, scopes: str, now: datetime) -> str:
-    """Register a client bound to one organisation; returns its client_id."""
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+def known_capabilities() -> frozenset[str]:
+    """The roles a client may be registered with (mappings/client_capabilities.csv)."""
+    return frozenset(row["capability"] for row in table("client_capabilities"))
+
+
+def register_client(session, *, organization_hsa_id: str, jwks: dict | None, scopes: str, now: datetime,
+                    capabilities: tuple[str, ...] = (), client_id: str | None = None) -> str:
+    """Register a client bound to one organisation; returns its client_id.
+
+    Without a JWK Set the client cannot use the token endpoint: only sandbox tokens (sandbox
+    mode) name it.
+    """
+    if jwks is None:
+        jwks = {"keys": []}
+    elif not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
         raise ValueError("the JWK Set needs a non-empty 'keys' array")
     for key in jwks["keys"]:
         jwt.PyJWK.from_dict(key)  # raises on a key that cannot be used
@@ -45,10 +59,32 @@ def register_client(session, *, organization_hsa_id: str, jwks: dict, scopes: st
     bad = [s for s in scopes.split() if not scope_rules.valid(s)]
     if bad or not scopes.split():
         raise ValueError(f"scopes are SMART system scopes such as system/Task.rs (bad: {', '.join(bad) or 'none given'})")
-    client_id = f"client-{secrets.token_hex(8)}"
+    unknown = sorted(set(capabilities) - known_capabilities())
+    if unknown:
+        raise ValueError(f"unknown capabilities {', '.join(unknown)} (known: {', '.join(sorted(known_capabilities()))})")
+    client_id = client_id or f"client-{secrets.token_hex(8)}"
+    if session.get(Client, client_id) is not None:
+        raise ValueError(f"a client {client_id} is registered already")
     session.add(Client(client_id=client_id, organization_hsa_id=organization_hsa_id, jwks=json.dumps(jwks),
-                       scopes=" ".join(scopes.split()), active=True, created_at=now))
+                       scopes=" ".join(scopes.split()), capabilities=" ".join(sorted(set(capabilities))),
+                       active=True, created_at=now))
+    session.flush()
     return client_id
+
+
+def active_client(session, client_id) -> Client:
+    """The registered, enabled client `client_id`; 401 otherwise (disabling stops a client at once)."""
+    client = session.get(Client, client_id) if isinstance(client_id, str) else None
+    if client is None or not client.active:
+        raise Unauthenticated.simple("the client is unknown or disabled")
+    return client
+
+
+def client_caller(client: Client, *, scopes: str) -> Caller:
+    """The caller a client's token makes: its organisation, its granted scopes, its registered roles."""
+    return Caller(kind="client", client_name=client.client_id, organization_hsa_id=client.organization_hsa_id,
+                  scopes=scope_rules.narrow(scopes, client.scopes),
+                  capabilities=frozenset(client.capabilities.split()))
 
 
 def set_client_active(session, *, client_id: str, active: bool) -> bool:
@@ -131,8 +167,8 @@ def issue_access_token(session, *, form: dict, token_endpoint: str, fhir_base: s
             "scope": granted}
 
 
-def verify_access_token(session, token: str, *, token_endpoint: str, fhir_base: str, key: str) -> dict:
-    """The claims of an access token this adapter issued, for an active client; else 401."""
+def verify_access_token(session, token: str, *, token_endpoint: str, fhir_base: str, key: str) -> Caller:
+    """The caller of an access token this adapter issued, for an active client; else 401."""
     try:
         claims = jwt.decode(token, key, algorithms=["HS256"], audience=fhir_base, issuer=token_endpoint,
                             options={"require": ["exp", "sub", "scope"]})
@@ -140,10 +176,7 @@ def verify_access_token(session, token: str, *, token_endpoint: str, fhir_base: 
         raise Unauthenticated.simple("the access token has expired") from None
     except jwt.PyJWTError:
         raise Unauthenticated.simple("the access token is not valid") from None
-    client = session.get(Client, claims["sub"])
-    if client is None or not client.active:
-        raise Unauthenticated.simple("the client is disabled")
-    return claims
+    return client_caller(active_client(session, claims["sub"]), scopes=claims["scope"])
 
 
 def is_own_token(token: str, *, token_endpoint: str) -> bool:

@@ -17,6 +17,12 @@ class Caller:
     client_name: str | None = None
     organization_hsa_id: str | None = None  # a system client's organisation
     scopes: str | None = None  # SMART scopes of an access token; None: not limited by scopes
+    # A registered client's roles (mappings/client_capabilities.csv), e.g. "ehr", "result-source".
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+
+    def can(self, capability: str) -> bool:
+        """Whether the caller is a system client registered with `capability`."""
+        return self.kind == "client" and capability in self.capabilities
 
     @property
     def is_adapter(self) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import g, request
 
 from adapter.auth import backend_services, oidc, scopes, tokens
-from adapter.auth.caller import Caller
 from adapter.auth.service import caller_from_claims
 from adapter.errors import Forbidden, Unauthenticated
 from adapter.http import unit_of_work
@@ -41,11 +40,10 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated.simple("the Authorization header must be 'Bearer <token>'")
     if backend_services.is_own_token(token, token_endpoint=token_endpoint()):
-        claims = backend_services.verify_access_token(
+        g.caller = backend_services.verify_access_token(
             unit_of_work.session(), token, token_endpoint=token_endpoint(),
             fhir_base=app_state.config.fhir_base_url, key=app_state.key("access_token_key"),
         )
-        g.caller = Caller(kind="client", client_name=claims["sub"], organization_hsa_id=claims["org"], scopes=claims["scope"])
         return
     if oidc.peek_issuer(token) in app_state.issuers:
         issuer, claims = oidc.verify(token, issuers=app_state.issuers, cache=app_state.jwks)

@@ -19,6 +19,8 @@ class Client(Base):
     organization_hsa_id: Mapped[str] = mapped_column(String(64), nullable=False)
     jwks: Mapped[str] = mapped_column(Text, nullable=False)  # the client's JWK Set (public keys)
     scopes: Mapped[str] = mapped_column(Text, nullable=False)  # space-separated SMART system scopes
+    # Space-separated roles of mappings/client_capabilities.csv (e.g. "ehr result-source").
+    capabilities: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

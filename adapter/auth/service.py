@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapter.auth.backend_services import active_client, client_caller
 from adapter.auth.caller import SANDBOX_OPERATOR, Caller
 from adapter.directory.lookups import active_roles_of, practitioner_id_by_hsa
 from adapter.errors import Unauthenticated
@@ -15,13 +16,11 @@ def caller_from_claims(session, claims: dict) -> Caller:
     try:
         subject_hsa = normalise_hsa_id(str(claims["sub"])) if claims.get("kind") == "user" else None
         unit = normalise_hsa_id(str(claims["unit"])) if claims.get("unit") else None
-        org = normalise_hsa_id(str(claims["org"])) if claims.get("org") else None
     except InvalidIdentifier as exc:
         raise Unauthenticated.simple(f"the token names an invalid HSA-id: {exc}") from None
     if claims.get("kind") == "client":
-        if org is None:
-            raise Unauthenticated.simple("a client token names its organisation")
-        return Caller(kind="client", client_name=str(claims["sub"]), organization_hsa_id=org)
+        client = active_client(session, claims.get("sub"))
+        return client_caller(client, scopes=str(claims.get("scope", "")))
     if claims.get("kind") != "user":
         raise Unauthenticated.simple("the token names neither a user nor a client")
     practitioner_id = practitioner_id_by_hsa(session, hsa_id=subject_hsa)

@@ -1,7 +1,7 @@
 """The sandbox token issuer: HS256 JWTs signed with a key kept in the database.
 
-Only in sandbox mode are these tokens accepted; the security issue adds SMART Backend
-Services and external OpenID Connect issuers beside it.
+Only in sandbox mode are these tokens accepted. They live as long as the SMART access tokens
+(five minutes) unless asked for longer; a client token names a registered client.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from adapter.errors import Unauthenticated
 SANDBOX_ISSUER = "urn:mc-adapter:sandbox"
 AUDIENCE = "mc-adapter"
 ALGORITHM = "HS256"
+DEFAULT_LIFETIME = timedelta(minutes=5)  # as SMART Backend Services access tokens
 
 
 def issue_user_token(*, key: str, hsa_id: str, unit: str | None, now: datetime, lifetime: timedelta) -> str:
@@ -25,10 +26,11 @@ def issue_user_token(*, key: str, hsa_id: str, unit: str | None, now: datetime, 
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
-def issue_client_token(*, key: str, client: str, organization: str, now: datetime, lifetime: timedelta) -> str:
-    """A token for a system client bound to one organisation."""
+def issue_client_token(*, key: str, client: str, scopes: str, now: datetime, lifetime: timedelta) -> str:
+    """A token for a registered system client: its organisation, scopes and roles come from the registry
+    at every request (a disabled client's tokens stop at once); `scopes` can only narrow them."""
     claims = {
-        "iss": SANDBOX_ISSUER, "aud": AUDIENCE, "sub": client, "kind": "client", "org": organization,
+        "iss": SANDBOX_ISSUER, "aud": AUDIENCE, "sub": client, "kind": "client", "scope": scopes,
         "iat": now, "exp": now + lifetime,
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM)

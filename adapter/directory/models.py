@@ -7,7 +7,7 @@ Practitioners, their roles and their units.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapter.db import Base
@@ -24,6 +24,9 @@ class InboxEntry(Base):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False)
     organization_id: Mapped[str | None] = mapped_column(String(64))
     organization_hsa_id: Mapped[str | None] = mapped_column(String(64))
+
+    # A system client sees its organisation's shared inboxes: found by the unit's HSA-id.
+    __table_args__ = (Index("ix_inbox_directory_organization", "organization_hsa_id"),)
 
 
 class InboxMember(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from adapter.fhir import dates
@@ -9,15 +10,26 @@ from adapter.fhir.registry import ResourceDefinition
 from adapter.fhir.validation import parse_reference
 
 
+_STEP = re.compile(r"extension\('(?P<url>[^']+)'\)|[^.]+")
+
+
 def values_at(resource: dict, path: str) -> list:
-    """Values at a dotted element path (`PractitionerRole.code`), arrays flattened."""
+    """Values at a dotted element path, arrays flattened.
+
+    `PractitionerRole.code`; an extension by its URL as in FHIRPath:
+    `ServiceRequest.extension('https://.../responsible').valueReference`.
+    """
     current = [resource]
-    for part in path.split(".")[1:]:
+    for step in list(_STEP.finditer(path))[1:]:
+        part, url = ("extension", step["url"]) if step["url"] else (step.group(0), None)
         following = []
         for node in current:
             if isinstance(node, dict) and part in node:
                 value = node[part]
-                following.extend(value if isinstance(value, list) else [value])
+                values = value if isinstance(value, list) else [value]
+                if url is not None:
+                    values = [v for v in values if isinstance(v, dict) and v.get("url") == url]
+                following.extend(values)
         current = following
     return current
 

@@ -117,6 +117,21 @@ class UniqueIdentifier(Base):
     __table_args__ = (Index("ix_unique_identifier_owner", "resource_type", "resource_id"),)
 
 
+class ResourceOrigin(Base):
+    """The system client organisation that created a resource (results, orders, documents).
+
+    A client sees what belongs to its own organisation: what it delivered, ordered or filed.
+    Written once, with the resource's first version, for types that record their origin.
+    """
+
+    __tablename__ = "resource_origin"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_hsa_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
 class Setting(Base):
     """Small pieces of state the adapter generates once (signing keys, sandbox marker)."""
 

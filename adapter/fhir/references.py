@@ -2,7 +2,8 @@
 
 - every Identifier's system and value are brought to the emitted form;
 - logical references by a unique identifier (HSA-id, inbox id) get their literal reference;
-- literal references to types the adapter stores must name an existing resource.
+- literal references to types the adapter stores must name an existing resource the caller
+  may see (focus, basedOn, inResponseTo, partOf, related: a hidden one is as good as missing).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from adapter.errors import Issue, UnprocessableResource
-from adapter.fhir import store
+from adapter.fhir import access, store
 from adapter.fhir.validation import parse_reference
 from adapter.identifiers import InvalidIdentifier, canonical_system, normalise
 
@@ -90,7 +91,11 @@ def resolve_references(ctx, resource: dict, *, pending: set[str] = frozenset()) 
     for target_type, wanted in literal.items():
         ids = [i for i, _ in wanted]
         definition = ctx.registry.resource(target_type)
-        if definition.exists_many is not None:
+        if definition.visibility is not None:
+            # A write may point only at what the caller already sees: a hidden target is refused
+            # exactly as a missing one, so a reference can neither probe nor grant sight.
+            found = access.visible_ids(ctx, definition, ids)
+        elif definition.exists_many is not None:
             found = definition.exists_many(ctx, ids)
         else:
             found = store.load_many(ctx.session, resource_type=target_type, ids=ids)

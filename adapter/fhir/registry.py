@@ -56,16 +56,22 @@ class ResourceDefinition:
     # (ctx, ids) -> set of the ids that exist: a cheaper existence check for references than
     # loading the resources (the directory answers from its read model).
     exists_many: Callable | None = None
-    # (ctx, resource dict) -> bool: whether the caller may see a stored resource of this type;
-    # what it may not see is 404 on read and left out of searches (None: visible to every caller).
-    visible: Callable | None = None
+    # (ctx, id column) -> SQL condition or None: which stored resources of this type the caller
+    # may see, applied inside every query (reads, searches, conditional requests, `_include`,
+    # references in writes); what it may not see is 404 or absent, never counted. A hook that
+    # returns None, or no hook, means every caller sees every resource of the type.
+    visibility: Callable | None = None
+    # Record which system client's organisation created a resource (its own results, orders,
+    # documents are what a client sees: `resource_origin`).
+    records_origin: bool = False
     # Updates must name the version they change (428 without If-Match), e.g. inbox items.
     require_if_match: bool = False
     interactions: tuple[str, ...] = INTERACTIONS
 
-    def sees(self, ctx, resource: dict) -> bool:
-        """Whether the caller may see this resource of the type (DESIGN.md: otherwise 404, or left out)."""
-        return self.visible is None or self.visible(ctx, resource)
+    @property
+    def update_creates(self) -> bool:
+        """Whether PUT to a new id creates (only types whose creates need no domain flow: the directory)."""
+        return self.create_handler is None and "create" in self.interactions
 
     @property
     def includes(self) -> tuple[str, ...]:

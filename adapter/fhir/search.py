@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select
 
 from adapter.db import as_utc
 from adapter.errors import Issue, MalformedRequest
-from adapter.fhir import dates, store
+from adapter.fhir import access, dates, store
 from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, TokenIndex
 from adapter.fhir.registry import COMMON_SEARCH_PARAMS, RESULT_PARAMS, SORT_KEYS, ResourceDefinition, SearchParam
 from adapter.fhir.store import Stored
@@ -83,6 +83,16 @@ class CursorCodec:
 
 def _bad(message: str, name: str) -> MalformedRequest:
     return MalformedRequest(Issue(code="invalid", diagnostics=message, expression=name))
+
+
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
+def parse_count(raw: str, name: str = "_count", *, minimum: int = 0) -> int:
+    """A `_count`-style whole number: ASCII digits only (`str.isdigit` accepts '²', which `int` refuses)."""
+    if not _COUNT.fullmatch(raw) or int(raw) < minimum:
+        raise _bad(f"{name} must be a whole number of at least {minimum}", name)
+    return int(raw)
 
 
 def _split_values(name: str, raw: str) -> list[str]:
@@ -232,9 +242,7 @@ def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_ur
     elif name == "_lastUpdated":
         request.conditions.append(_last_updated_condition(raw))
     elif name == "_count":
-        if not raw.isdigit():
-            raise _bad("_count must be a non-negative whole number", name)
-        request.count = min(int(raw), max_count)
+        request.count = min(parse_count(raw, name), max_count)
     elif name == "_sort":
         if raw not in SORT_KEYS:
             raise _bad(f"_sort supports {', '.join(SORT_KEYS)}", name)
@@ -304,12 +312,19 @@ def _order_and_position(request: SearchRequest):
 
 
 def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> SearchPage:
-    """Fetch one page (and its includes) for a parsed search."""
+    """Fetch one page (and its includes) for a parsed search.
+
+    What the caller may not see is filtered in the query itself, so pages are full, and neither
+    `next` links nor counts tell anything about hidden resources.
+    """
     definition = request.definition
     if request.count == 0:
         return SearchPage([], [], None)
     order, position, by_time = _order_and_position(request)
     conditions = [ResourceRow.resource_type == definition.name, *request.conditions]
+    visible = access.condition(ctx, definition)
+    if visible is not None:
+        conditions.append(visible)
     if position is not None:
         conditions.append(position)
     rows = ctx.session.execute(
@@ -321,19 +336,12 @@ def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> S
         last = page[-1]
         key = [as_utc(last.last_updated).isoformat(), last.id] if by_time else [last.id]
         next_cursor = cursors.encode({"t": definition.name, "s": request.sort, "k": key})
-    # What the caller may not see is left out; paging continues after the whole page, so
-    # neither totals nor links tell anything about it.
-    matches = [m for m in page if _visible(ctx, definition, m)]
-    included = [i for i in _load_includes(ctx, definition, request.includes, [m.id for m in matches])
-                if _visible(ctx, ctx.registry.resource(i.resource_type), i)]
-    return SearchPage(matches, included, next_cursor)
-
-
-def _visible(ctx, definition, stored: Stored) -> bool:
-    return definition is None or definition.sees(ctx, stored.as_dict())
+    included = _load_includes(ctx, definition, request.includes, [m.id for m in page])
+    return SearchPage(page, included, next_cursor)
 
 
 def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchParam], ids: list[str]) -> list[Stored]:
+    """The resources the page's matches refer to, as far as the caller may see them, each once."""
     if not includes or not ids:
         return []
     targets = ctx.session.execute(
@@ -348,7 +356,13 @@ def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchPar
         by_type.setdefault(target_type, set()).add(target_id)
     included: list[Stored] = []
     for target_type, target_ids in sorted(by_type.items()):
-        found = store.load_many(ctx.session, resource_type=target_type, ids=sorted(target_ids))
+        target_definition = ctx.registry.resource(target_type)
+        if target_definition is None:
+            continue
+        if target_type == definition.name:
+            target_ids -= set(ids)  # already in the page as a match (bdl-7: one entry per fullUrl)
+        shown = access.visible_ids(ctx, target_definition, target_ids)
+        found = store.load_many(ctx.session, resource_type=target_type, ids=sorted(shown))
         included.extend(found[i] for i in sorted(found))
     return included
 
@@ -360,4 +374,7 @@ def search_ids(ctx, *, definition: ResourceDefinition, params: list[tuple[str, s
         default_count=limit, max_count=limit, cursors=None,
     )
     conditions = [ResourceRow.resource_type == definition.name, *request.conditions]
+    visible = access.condition(ctx, definition)
+    if visible is not None:
+        conditions.append(visible)  # a hidden resource neither matches nor counts
     return list(ctx.session.execute(select(ResourceRow.id).where(*conditions).limit(limit)).scalars())

@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl
 from adapter.errors import (
     MalformedRequest, NotFound, NotSupported, PreconditionFailed, PreconditionRequired, UnprocessableResource,
 )
-from adapter.fhir import store
+from adapter.fhir import access, store
+from adapter.fhir.models import ResourceOrigin
 from adapter.fhir.references import normalise_identifiers, resolve_references
 from adapter.fhir.registry import ResourceDefinition
 from adapter.fhir.search import search_ids
@@ -78,6 +79,10 @@ def write(ctx, *, definition: ResourceDefinition, resource: dict, resource_id: s
         now=ctx.clock(),
         base_url=ctx.config.fhir_base_url,
     )
+    if previous is None and definition.records_origin and ctx.caller.kind == "client":
+        ctx.session.connection().execute(ResourceOrigin.__table__.insert().values(
+            resource_type=definition.name, resource_id=resource_id,
+            organization_hsa_id=ctx.caller.organization_hsa_id, client_id=ctx.caller.client_name))
     if definition.after_write is not None:
         definition.after_write(ctx, resource, previous.as_dict() if previous else None)
     return stored
@@ -115,8 +120,14 @@ def create(
     resource_id: str | None = None,
     pending: set[str] = frozenset(),
 ) -> tuple[Stored, bool]:
-    """Create a resource (or, with `if_none_exist`, return the one match); returns (stored, created)."""
+    """Create a resource (or, with `if_none_exist`, return the one match); returns (stored, created).
+
+    A conditional create runs only for a type the caller may create, and matches only what the
+    caller may see: a hidden match behaves exactly as no match (the create then goes through
+    the normal rules), so no status or message reveals it.
+    """
     resource_type = ctx.validator.check_resource_type(resource, expected_type)
+    require_interaction(definition_for(ctx, resource_type), "create")
     if if_none_exist:
         matches = find_by_criteria(ctx, resource_type=resource_type, criteria=if_none_exist)
         if len(matches) > 1:
@@ -124,7 +135,6 @@ def create(
         if matches:
             return store.load_current(ctx.session, resource_type=resource_type, resource_id=matches[0]), False
     definition = normalise(ctx, resource=resource, expected_type=expected_type, pending=pending)
-    require_interaction(definition, "create")
     if definition.create_handler is not None:
         return definition.create_handler(ctx, resource=resource, resource_id=resource_id)
     apply_profile(ctx, definition=definition, resource=resource, previous=None)
@@ -140,7 +150,12 @@ def update(
     if_match: int | None = None,
     pending: set[str] = frozenset(),
 ) -> tuple[Stored, bool]:
-    """Update (or create with a client id) a resource; returns (stored, created)."""
+    """Update (or, for the directory's types, create with a client id) a resource; returns (stored, created).
+
+    A resource the caller may not see is treated as absent. Types whose creates go through a
+    domain flow (messages, results, orders, items) are never created by PUT: an id that is
+    hidden and an id that does not exist both get 404, so the two cannot be told apart.
+    """
     definition = definition_for(ctx, resource_type)
     require_interaction(definition, "update")
     if definition.require_if_match and if_match is None and not ctx.caller.is_adapter:
@@ -150,8 +165,11 @@ def update(
             f"the resource's id must equal the id in the URL ('{resource_id}')", code="invalid", expression=f"{resource_type}.id"
         )
     previous = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id, for_update=True)
-    if previous is not None and not is_visible(ctx, definition, previous):
-        raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
+    if previous is not None and not access.is_visible(ctx, definition, resource_id):
+        previous = None
+    if previous is None and not definition.update_creates:
+        raise NotFound.simple(
+            f"{resource_type}/{resource_id} is not known (a {resource_type} is created with POST; ids are the server's)")
     if if_match is not None and (previous is None or previous.version != if_match):
         current = f"version {previous.version}" if previous else "no resource"
         raise PreconditionFailed.simple(f"If-Match names version {if_match} but the server has {current}")
@@ -162,12 +180,22 @@ def update(
 
 
 def conditional_update(ctx, *, resource_type: str, criteria: str, resource: dict) -> tuple[Stored, bool]:
-    """`PUT Type?criteria`: create on no match, update the one match, 412 on several."""
+    """`PUT Type?criteria`: update the one visible match, 412 on several, create on none.
+
+    Only what the caller may see is matched and counted. With no match the resource is created
+    through its type's normal create (server-assigned id).
+    """
+    definition = definition_for(ctx, resource_type)
+    require_interaction(definition, "update")
     matches = find_by_criteria(ctx, resource_type=resource_type, criteria=criteria)
     if len(matches) > 1:
         raise PreconditionFailed.simple(f"the criteria match {len(matches)} resources; a conditional update needs one")
     if not matches:
         if isinstance(resource, dict) and "id" in resource:
+            if not definition.update_creates:
+                raise MalformedRequest.simple(
+                    f"no {resource_type} matches the criteria; a new {resource_type} gets its id from the server: leave out id",
+                    code="invalid", expression=f"{resource_type}.id")
             return update(ctx, resource_type=resource_type, resource_id=resource["id"], resource=resource)
         return create(ctx, resource=resource, expected_type=resource_type)
     if isinstance(resource, dict):
@@ -188,20 +216,15 @@ def read(ctx, *, resource_type: str, resource_id: str) -> Stored:
     """The current version, or 404 (also when the caller may not see it)."""
     definition = definition_for(ctx, resource_type)
     stored = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id)
-    if stored is None or not is_visible(ctx, definition, stored):
+    if stored is None or not access.is_visible(ctx, definition, resource_id):
         raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
     return stored
-
-
-def is_visible(ctx, definition: ResourceDefinition, stored: Stored) -> bool:
-    """Whether the caller may see this stored resource (DESIGN.md: otherwise 404)."""
-    return definition.sees(ctx, stored.as_dict())
 
 
 def vread(ctx, *, resource_type: str, resource_id: str, version: str) -> Stored:
     """One version, or 404."""
     read(ctx, resource_type=resource_type, resource_id=resource_id)  # visibility follows the current version
-    if not version.isdigit():
+    if not version.isascii() or not version.isdigit():
         raise NotFound.simple(f"version '{version}' is not known")
     stored = store.load_version(ctx.session, resource_type=resource_type, resource_id=resource_id, version=int(version))
     if stored is None:

@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from adapter.db import as_utc
-from adapter.errors import Conflict, PreconditionFailed
+from adapter.errors import Conflict, Issue, PreconditionFailed, UnprocessableResource
 from adapter.fhir.indexing import index_rows
 from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex, UniqueIdentifier
 from adapter.fhir.registry import ResourceDefinition
@@ -230,6 +230,9 @@ def _claim_unique_identifiers(session: Session, *, definition: ResourceDefinitio
             table.delete().where(table.c.resource_type == definition.name, table.c.resource_id == resource["id"])
         )
     for system, value in wanted:
+        if len(system) > 255 or len(value) > 255:
+            raise UnprocessableResource(Issue("too-long", "an identifier that names one resource has a system and value of "
+                                              "at most 255 characters each", f"{definition.name}.identifier"))
         holder = owners_of_identifier(session, resource_type=definition.name, system=system, value=value)
         if holder is not None and holder != resource["id"]:
             raise Conflict.simple(

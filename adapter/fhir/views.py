@@ -14,7 +14,7 @@ from adapter.errors import MalformedRequest, NotFound
 from adapter.fhir import bundles, service, transactions
 from adapter.fhir.capability import capability_statement
 from adapter.fhir.outcome import information
-from adapter.fhir.search import parse_search, run_search
+from adapter.fhir.search import parse_count, parse_search, run_search
 from adapter.fhir.store import Stored
 from adapter.http.errors import FHIR_JSON, status_text
 from adapter.http.requests import if_match_version, prefers, read_fhir_json
@@ -102,7 +102,7 @@ def _search(resource_type: str):
         max_count=ctx.config.max_page_size, cursors=cursors,
     )
     page = run_search(ctx, search, cursors=cursors)
-    audit.after_read(resource_type, "search", [m.as_dict() for m in page.matches])
+    audit.after_read(resource_type, "search", [m.as_dict() for m in page.matches + page.included])
     outcome = None
     if search.ignored:
         outcome = information(f"ignored unknown search parameters: {', '.join(sorted(set(search.ignored)))}")
@@ -120,7 +120,8 @@ def _create(resource_type: str):
     stored, created = service.create(
         ctx, resource=resource, expected_type=resource_type, if_none_exist=request.headers.get("If-None-Exist")
     )
-    audit.within_write(ctx, resource_type, "create", [stored.as_dict()])
+    # A conditional create that finds its match discloses it: a read, not a create.
+    audit.within_write(ctx, resource_type, "create" if created else "read", [stored.as_dict()])
     commit()
     return _resource_response(stored, 201 if created else 200)
 
@@ -177,11 +178,9 @@ def _delete(resource_type: str, resource_id: str):
 
 def _history(resource_type: str, resource_id: str):
     ctx = context()
-    count = request.args.get("_count", "100")
-    if not count.isdigit() or int(count) < 1:
-        raise MalformedRequest.simple("_count must be a positive whole number", expression="_count")
+    count = parse_count(request.args.get("_count", "100"), minimum=1)
     versions = service.history(ctx, resource_type=resource_type, resource_id=resource_id,
-                               count=min(int(count), ctx.config.max_page_size))
+                               count=min(count, ctx.config.max_page_size))
     audit.after_read(resource_type, "history", [v.as_dict() for v in versions])
     return _json_response(bundles.history(versions, base_url=ctx.config.fhir_base_url))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from adapter.errors import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from adapter.fhir.validation import parse_json
@@ -36,7 +36,9 @@ def read_fhir_json(media_types: set[str] = JSON_TYPES):
     body = read_body_bytes(config.max_body_bytes)
     if not body.strip():
         raise MalformedRequest.simple("the body is empty")
-    return parse_json(body, max_depth=config.max_json_depth, max_elements=config.max_json_elements)
+    parsed = parse_json(body, max_depth=config.max_json_depth, max_elements=config.max_json_elements)
+    g.request_body = parsed  # a refused request's audit names the patient it aimed at
+    return parsed
 
 
 def if_match_version() -> int | None:

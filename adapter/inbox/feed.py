@@ -33,7 +33,7 @@ from adapter.auth import visibility
 from adapter.directory import shapes
 from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
-from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values
+from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values, parse_count
 from adapter.fhir.store import Stored
 from adapter.fhir.validation import parse_reference
 from adapter.inbox import rules
@@ -91,6 +91,7 @@ def projection(task: dict) -> dict:
         "due": _due(task.get("restriction", {}).get("period", {}).get("end")),
         "assignee": (assignee or {}).get("valueReference", {}).get("reference"),
         "focus": task.get("focus", {}).get("reference"),
+        "case_party": (shapes.extension(task, "case-party") or {}).get("valueReference", {}).get("reference"),
         "trashed_at": _instant((trashed or {}).get("valueDateTime")),
         "last_updated": _instant(task["meta"]["lastUpdated"]),
     }
@@ -190,9 +191,7 @@ def parse_feed(params: list[tuple[str, str]], *, strict: bool, now: datetime, de
             prefix, start, end = _date_range(name, raw)
             query.conditions.append(_range_condition(prefix, start, end, InboxItem.last_updated, InboxItem.last_updated))
         elif name == "_count":
-            if not raw.isdigit():
-                raise _bad("_count must be a non-negative whole number", name)
-            query.count = min(int(raw), max_count)
+            query.count = min(parse_count(raw, name), max_count)
         elif name == "_cursor":
             payload = cursors.decode(raw)
             if payload.get("t") != "Task" or payload.get("o") != query.owner:

@@ -27,6 +27,8 @@ class InboxItem(Base):
     due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     assignee: Mapped[str | None] = mapped_column(String(130))
     focus: Mapped[str | None] = mapped_column(String(130))
+    # A case's other party (the inbox that started it, MC-R3): it sees the case as its owner does.
+    case_party: Mapped[str | None] = mapped_column(String(130))
     trashed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     feed_xid: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -12,6 +12,13 @@ from adapter.inbox import feed, moves, tasks, trash, updates
 R4 = "http://hl7.org/fhir/SearchParameter"
 
 
+def _visibility(ctx, id_column):
+    """An item is seen by whoever sees its inbox (a case also by its other party, MC-R3)."""
+    if visibility.sees_everything(ctx):
+        return None
+    return visibility.item_in_visible_inbox(ctx, id_column=id_column)
+
+
 def register(registry: Registry) -> None:
     """Serve Task, the inboxes' $empty-trash, and move items when units merge."""
     params = (
@@ -34,7 +41,7 @@ def register(registry: Registry) -> None:
         create_handler=tasks.create_task,
         search_handler=feed.search_tasks,
         generic_index=False,
-        visible=visibility.sees_task,
+        visibility=_visibility,
         require_if_match=True,
         interactions=WITH_PATCH,
     ))

@@ -25,7 +25,10 @@ def due_after(kind: str, start: datetime) -> str | None:
     """The deadline a kind of item gets from its start (e.g. FK question/answer: two weeks, MC-R19)."""
     for row in table("item_deadlines"):
         if row["item_kind"] == kind:
-            local = start.astimezone(STOCKHOLM) + timedelta(days=int(row["days"]))
+            try:
+                local = start.astimezone(STOCKHOLM) + timedelta(days=int(row["days"]))
+            except OverflowError:
+                return None  # a start at the calendar's end has no deadline after it
             return local.isoformat(timespec="seconds")
     return None
 
@@ -57,8 +60,10 @@ def _check_reminder(ctx, task: dict) -> None:
 
 
 def _check_unsigned_documentation(ctx, task: dict) -> None:
-    if ctx.caller.kind not in ("client", "adapter", "sandbox-operator"):
-        raise Forbidden.simple("unsigned documentation items come from the EHR (a system client)")
+    # Clients never act in personal inboxes (mappings/access_rules.csv) but the region's EHR
+    # integration, which files its users' unsigned documentation (MC-R20).
+    if not (ctx.caller.can("ehr") or ctx.caller.kind in ("adapter", "sandbox-operator")):
+        raise Forbidden.simple("unsigned documentation items come from the EHR (a client registered with capability ehr, MC-R20)")
     owner = resolve_inbox(ctx, task.get("owner"), expression="Task.owner")
     if not owner.is_personal:
         raise UnprocessableResource(Issue("invalid", "unsigned documentation belongs to its author's personal inbox", "Task.owner"))

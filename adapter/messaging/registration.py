@@ -12,6 +12,14 @@ from adapter.messaging.policy import FlowPolicy
 R4 = "http://hl7.org/fhir/SearchParameter"
 
 
+def _visibility(ctx, id_column):
+    """A message is seen by whoever sees its sending inbox or one of its recipients' inboxes."""
+    if visibility.sees_everything(ctx):
+        return None
+    return visibility.refers_to_visible_inbox(ctx, resource_type="Communication", params=("sender", "recipient"),
+                                              id_column=id_column)
+
+
 def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
     """Serve Communication (create, read, vread, search, history)."""
     policy = policy or FlowPolicy.from_table()
@@ -31,5 +39,5 @@ def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
         search_params={p.name: p for p in params},
         interactions=("create", "read", "vread", "search-type", "history-instance"),
         create_handler=partial(service.send, policy=policy),
-        visible=visibility.sees_communication,
+        visibility=_visibility,
     ))

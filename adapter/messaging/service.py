@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import exists, select
 
 from adapter.auth import visibility
 from adapter.directory import shapes
 from adapter.errors import Conflict, Forbidden, Issue, RuleViolation, UnprocessableResource
-from adapter.fhir import service, store
+from adapter.fhir import dates, service, store
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items, kinds_of
 from adapter.inbox.tasks import due_after
@@ -71,10 +70,16 @@ def _set_flag(resource: dict, name: str) -> None:
         ext["valueBoolean"] = True
 
 
+KEY_LENGTH = 255  # the duplicate key's columns (message.system, message.value)
+
+
 def _message_key(resource: dict) -> tuple[str, str, str] | None:
     sender = (resource.get("sender") or {}).get("reference")
-    for ident in resource.get("identifier", []):
+    for position, ident in enumerate(resource.get("identifier", [])):
         if ident.get("system") and ident.get("value") and sender:
+            if len(ident["system"]) > KEY_LENGTH or len(ident["value"]) > KEY_LENGTH:
+                raise _fail(f"the message identifier's system and value have at most {KEY_LENGTH} characters each",
+                            f"Communication.identifier[{position}]", "too-long")
             return sender, ident["system"], ident["value"]
     return None
 
@@ -254,7 +259,7 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
             patient=resource.get("subject"), priority=resource.get("priority"),
             part_of=(f"Task/{route.case_id}",) if route.case_id else (),
             case_party=route.sender.reference if route.item_kind == "case" else None,
-            due=due_after(route.item_kind, datetime.fromisoformat(resource["sent"].replace("Z", "+00:00"))),
+            due=due_after(route.item_kind, dates.period(resource["sent"])[0]),
         )
         for recipient in route.recipients
     ])

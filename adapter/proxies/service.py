@@ -164,3 +164,13 @@ def is_active_proxy(ctx, *, proxy_id: str, principal_id: str) -> bool:
                                  TABLE.c.revoked_at.is_(None), TABLE.c.start <= now, TABLE.c.end > now).limit(1)
     ).first()
     return row is not None
+
+
+def active_principals(ctx, *, proxy_id: str) -> list[str]:
+    """The users whose personal inboxes this proxy holds an active grant for now (one step, MC-R44)."""
+    now = ctx.clock()
+    rows = ctx.session.connection().execute(
+        select(TABLE.c.principal_id).where(TABLE.c.proxy_id == proxy_id, TABLE.c.revoked_at.is_(None),
+                                           TABLE.c.start <= now, TABLE.c.end > now)
+    )
+    return sorted(set(rows.scalars()))

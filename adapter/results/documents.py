@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from adapter.directory import lookups, shapes
 from adapter.directory.inboxes import load_inboxes
-from adapter.errors import RuleViolation
+from adapter.errors import Forbidden, RuleViolation
 from adapter.fhir import service, store
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
@@ -73,8 +73,16 @@ def _referrer(ctx, document: dict) -> str:
 RECIPIENTS = {"document-sign": _supervisor, "document-review": _reviewer, "referral-answer": _referrer}
 
 
+def _check_filer(ctx) -> None:
+    """Users file documents; of the system clients only the region's EHR integration does, since a
+    document lands in a personal inbox and clients otherwise never act there (MC-R18)."""
+    if ctx.caller.kind == "client" and not ctx.caller.can("ehr"):
+        raise Forbidden.simple("documents are filed by users or by the EHR (a client registered with capability ehr, MC-R18)")
+
+
 def file_document(ctx, *, resource: dict, resource_id: str | None = None) -> tuple[Stored, bool]:
     """`POST /fhir/DocumentReference`: store the document and put its item in the recipient's Documents."""
+    _check_filer(ctx)
     flow = _flow(resource)
     owner = RECIPIENTS[flow](ctx, resource)
     definition = ctx.registry.resource("DocumentReference")

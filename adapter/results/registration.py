@@ -2,53 +2,88 @@
 
 from __future__ import annotations
 
+from sqlalchemy import and_, exists, or_
+from sqlalchemy.orm import aliased
+
 from adapter.auth import visibility
-from adapter.fhir import store
+from adapter.directory import lookups
+from adapter.fhir import access
+from adapter.fhir.models import ReferenceIndex
 from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
-from adapter.fhir.validation import parse_reference
+from adapter.identifiers import BASE
+from adapter.mappings import extension_url
 from adapter.results import documents, orders, service, signing
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
 
-def _sees_result(ctx, report: dict) -> bool:
-    """A result is seen by whoever sees the inbox its item is in (MC-R17: the orderer's), and by
-    the systems that deliver and correct results."""
-    if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
-        return True
-    owner = service.item_owner(ctx, report["id"])
-    return owner is not None and visibility.sees_inbox(ctx, owner)
+def _result_visibility(ctx, id_column):
+    """A result is seen by whoever sees the inbox its item is in (MC-R17: the orderer's); a system
+    client sees the results its organisation delivered, and those of the orders it placed."""
+    if visibility.sees_everything(ctx):
+        return None
+    conditions = [visibility.carried_by_visible_item(ctx, resource_type="DiagnosticReport", id_column=id_column)]
+    if ctx.caller.kind == "client":
+        order = aliased(ReferenceIndex)
+        conditions += [
+            visibility.created_by_callers_organisation(ctx, resource_type="DiagnosticReport", id_column=id_column),
+            exists().where(order.resource_type == "DiagnosticReport", order.resource_id == id_column,
+                           order.param == "based-on", order.target_type == "ServiceRequest",
+                           visibility.created_by_callers_organisation(ctx, resource_type="ServiceRequest",
+                                                                      id_column=order.target_id)),
+        ]
+    return or_(*conditions)
 
 
-def _sees_order(ctx, order: dict) -> bool:
-    """An order (ServiceRequest or MedicationRequest) is seen by its requester, the practitioner
-    responsible for it, whoever sees an item about it (a co-signer, a consult inbox), and ordering systems."""
-    if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
-        return True
-    if any(visibility.sees_inbox(ctx, ref) for ref in service.order_practitioners(order)):
-        return True
-    focus = f"{order['resourceType']}/{order['id']}"
-    return any(visibility.sees_inbox(ctx, owner) for owner in service.item_owners(ctx, focus))
+def _order_visibility(resource_type: str):
+    def hook(ctx, id_column):
+        """An order is seen by its requester and the practitioner responsible for it, whoever sees an item
+        that carries it (a co-signer, a consult inbox); a system client sees the orders its organisation
+        placed, and those naming its organisation as performer (a result source answers them)."""
+        if visibility.sees_everything(ctx):
+            return None
+        conditions = [
+            visibility.refers_to_visible_inbox(ctx, resource_type=resource_type, params=("requester", "responsible"),
+                                               id_column=id_column),
+            visibility.carried_by_visible_item(ctx, resource_type=resource_type, id_column=id_column),
+        ]
+        if ctx.caller.kind == "client":
+            conditions.append(visibility.created_by_callers_organisation(ctx, resource_type=resource_type, id_column=id_column))
+            organization_id = lookups.organization_id_by_hsa(ctx.session, hsa_id=ctx.caller.organization_hsa_id)
+            if organization_id:
+                conditions.append(exists().where(
+                    ReferenceIndex.resource_type == resource_type, ReferenceIndex.resource_id == id_column,
+                    ReferenceIndex.param == "performer", ReferenceIndex.target_type == "Organization",
+                    ReferenceIndex.target_id == organization_id))
+        return or_(*conditions)
+    return hook
 
 
-def _sees_provenance(ctx, provenance: dict) -> bool:
+def _provenance_visibility(ctx, id_column):
     """A signature is seen by whoever sees what was signed."""
-    for target in provenance.get("target", []):
-        parsed = parse_reference(target.get("reference", ""))
-        definition = ctx.registry.resource(parsed[1]) if parsed else None
-        stored = store.load_current(ctx.session, resource_type=parsed[1], resource_id=parsed[2]) if definition else None
-        if stored is not None and definition.sees(ctx, stored.as_dict()):
-            return True
-    return visibility.sees_everything(ctx)
+    if visibility.sees_everything(ctx):
+        return None
+    target = aliased(ReferenceIndex)
+    by_type = []
+    for name, definition in sorted(ctx.registry.resources.items()):
+        if name == "Provenance":
+            continue
+        seen = access.condition(ctx, definition, target.target_id)
+        by_type.append(and_(target.target_type == name, *([seen] if seen is not None else [])))
+    return exists().where(target.resource_type == "Provenance", target.resource_id == id_column,
+                          target.param == "target", or_(*by_type))
 
 
-def _sees_document(ctx, document: dict) -> bool:
-    """A document is seen by whoever sees an item about it, its authors, and the systems that file documents."""
-    if visibility.sees_everything(ctx) or ctx.caller.kind == "client":
-        return True
-    authors = [a.get("reference") for a in document.get("author", [])]
-    owners = service.item_owners(ctx, f"DocumentReference/{document['id']}")
-    return any(visibility.sees_inbox(ctx, ref) for ref in [*authors, *owners] if ref)
+def _document_visibility(ctx, id_column):
+    """A document is seen by its authors, whoever sees an item that carries it, and the system client
+    whose organisation filed it."""
+    if visibility.sees_everything(ctx):
+        return None
+    return or_(
+        visibility.refers_to_visible_inbox(ctx, resource_type="DocumentReference", params=("author",), id_column=id_column),
+        visibility.carried_by_visible_item(ctx, resource_type="DocumentReference", id_column=id_column),
+        visibility.created_by_callers_organisation(ctx, resource_type="DocumentReference", id_column=id_column),
+    )
 
 
 def _order_definition(name: str) -> ResourceDefinition:
@@ -58,9 +93,15 @@ def _order_definition(name: str) -> ResourceDefinition:
         search_params={p.name: p for p in (
             SearchParam("identifier", "token", (f"{name}.identifier",), "The order's identifier", definition=f"{R4}/{name}-identifier"),
             SearchParam("requester", "reference", (f"{name}.requester",), "Who ordered", definition=f"{R4}/{name}-requester"),
+            SearchParam("responsible", "reference", (f"{name}.extension('{extension_url('responsible')}').valueReference",),
+                        "The practitioner responsible for the order (MC-R17)", targets=("Practitioner",),
+                        definition=f"{BASE}/SearchParameter/{name}-responsible"),
+            SearchParam("performer", "reference", (f"{name}.performer",), "Who performs it (a lab, a consult inbox)",
+                        definition=f"{R4}/{name}-performer"),
         )},
         create_handler=orders.place_order,
-        visible=_sees_order,
+        visibility=_order_visibility(name),
+        records_origin=True,
         interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
     )
 
@@ -78,14 +119,15 @@ def register(registry: Registry) -> None:
         )},
         create_handler=service.deliver,
         after_write=service.after_update,
-        visible=_sees_result,
+        visibility=_result_visibility,
+        records_origin=True,
         interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
     ))
     registry.add_resource(ResourceDefinition(
         name="Provenance",
         search_params={"target": SearchParam("target", "reference", ("Provenance.target",), "What was signed",
                                              definition=f"{R4}/Provenance-target")},
-        visible=_sees_provenance,
+        visibility=_provenance_visibility,
         interactions=("read", "vread", "search-type"),
     ))
     registry.add_operation(Operation(
@@ -99,8 +141,11 @@ def register(registry: Registry) -> None:
                         definition=f"{R4}/DocumentReference-related"),
             SearchParam("subject", "reference", ("DocumentReference.subject",), "The patient (also subject:identifier)",
                         definition=f"{R4}/DocumentReference-subject"),
+            SearchParam("author", "reference", ("DocumentReference.author",), "Who wrote it",
+                        definition=f"{R4}/DocumentReference-author"),
         )},
         create_handler=documents.file_document,
-        visible=_sees_document,
+        visibility=_document_visibility,
+        records_origin=True,
         interactions=("create", "read", "vread", "search-type", "history-instance"),
     ))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from adapter.directory import shapes
 from adapter.directory.inboxes import load_inboxes
-from adapter.errors import Issue, RuleViolation, UnprocessableResource
+from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource
 from adapter.fhir import service, store
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
@@ -78,8 +78,16 @@ def order_practitioners(order: dict) -> list[str]:
     return [r for r in refs if isinstance(r, str) and r.startswith("Practitioner/")]
 
 
+def check_result_source(ctx) -> None:
+    """Results come only from systems registered as result sources (lab, imaging, functional
+    diagnostics), or the adapter itself; their contained orders are trusted for that (MC-R17)."""
+    if not (ctx.caller.can("result-source") or ctx.caller.kind in ("adapter", "sandbox-operator")):
+        raise Forbidden.simple("results are delivered by systems registered as result sources (capability result-source, MC-R17)")
+
+
 def deliver(ctx, *, resource: dict, resource_id: str | None = None) -> tuple[Stored, bool]:
     """`POST /fhir/DiagnosticReport`: store the result and put it in the orderer's inbox."""
+    check_result_source(ctx)
     order = _order(ctx, resource)
     owner = orderer_inbox(ctx, order)
     definition = ctx.registry.resource("DiagnosticReport")

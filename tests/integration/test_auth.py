@@ -6,13 +6,14 @@ import pytest
 
 from adapter.auth import tokens
 from adapter.db import utcnow
-from tests.helpers import issue, organization, post, practitioner
+from tests.helpers import ALL_SCOPES, issue, organization, post, practitioner, register_client
 
 
 def _token(app, **kwargs) -> str:
     key = app.extensions["mc"].key("sandbox_token_key")
     if "client" in kwargs:
-        return tokens.issue_client_token(key=key, client=kwargs["client"], organization=kwargs["org"], now=utcnow(), lifetime=timedelta(hours=1))
+        register_client(app, kwargs["client"], kwargs["org"])
+        return tokens.issue_client_token(key=key, client=kwargs["client"], scopes=ALL_SCOPES, now=utcnow(), lifetime=timedelta(hours=1))
     return tokens.issue_user_token(key=key, hsa_id=kwargs["hsa_id"], unit=kwargs.get("unit"),
                                    now=kwargs.get("now", utcnow()), lifetime=kwargs.get("lifetime", timedelta(hours=1)))
 

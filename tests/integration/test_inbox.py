@@ -197,7 +197,8 @@ def test_a_reminder_goes_to_a_personal_inbox_mc_r20(app, client, inbox):
 
 
 def test_unsigned_documentation_comes_from_the_ehr_into_work_items_mc_r20(app, client, inbox):
-    document = client.post("/fhir/DocumentReference", headers=FHIR_JSON, json={
+    ehr = bearer(app, client="millennium", org=ALFA, capabilities=("ehr",))
+    document = client.post("/fhir/DocumentReference", headers={**FHIR_JSON, **ehr}, json={
         "resourceType": "DocumentReference", "status": "current", "docStatus": "preliminary",
         "category": [{"coding": [{"system": f"{BASE}/CodeSystem/item-kind", "code": "document-review"}]}],
         "extension": [{"url": f"{BASE}/StructureDefinition/responsible", "valueReference": {"reference": inbox.personal(JON)}}],
@@ -207,14 +208,16 @@ def test_unsigned_documentation_comes_from_the_ehr_into_work_items_mc_r20(app, c
             "code": {"coding": [{"system": f"{BASE}/CodeSystem/item-kind", "code": "unsigned-documentation"}]},
             "owner": {"reference": inbox.personal(ANNA)}, "focus": {"reference": f"DocumentReference/{document['id']}"}}
     assert client.post("/fhir/Task", json=task, headers={**FHIR_JSON, **bearer(app, hsa_id=ANNA)}).status_code == 403
-    created = client.post("/fhir/Task", json=task, headers={**FHIR_JSON, **bearer(app, client="millennium", org=ALFA)})
+    foreign = client.post("/fhir/Task", json=task, headers={**FHIR_JSON, **bearer(app, client="kommun", org=KOMMUN_A)})
+    assert foreign.status_code == 422 and "does not exist" in issue(foreign)["diagnostics"]  # it cannot see the document
+    created = client.post("/fhir/Task", json=task, headers={**FHIR_JSON, **ehr})
     assert created.status_code == 201
     assert _folder(client, inbox.personal(ANNA), "work-items") == [created.get_json()["id"]]
 
 
 def test_an_erecept_error_is_in_messages_and_priority_items_mc_r19(app, client, inbox):
     resource = message(inbox.shared(ALFA), [inbox.personal(ANNA)], category="erecept-error")
-    assert send(client, resource, bearer(app, client="erecept", org=ALFA)).status_code == 201
+    assert send(client, resource, bearer(app, client="erecept", org=ALFA, capabilities=("ehr",))).status_code == 201
     [task] = items(client, inbox.personal(ANNA))
     assert _folder(client, inbox.personal(ANNA), "messages") == [task["id"]]
     assert _folder(client, inbox.personal(ANNA), "priority") == [task["id"]]
@@ -222,7 +225,7 @@ def test_an_erecept_error_is_in_messages_and_priority_items_mc_r19(app, client, 
 
 def test_an_fk_question_is_due_two_weeks_after_it_started_and_then_a_priority_item_mc_r19(app, client, inbox, fixed_clock):
     resource = message(inbox.shared(ALFA), [inbox.personal(ANNA)], category="fk-question")
-    assert send(client, resource, bearer(app, client="fk", org=ALFA)).status_code == 201
+    assert send(client, resource, bearer(app, client="fk", org=ALFA, capabilities=("ehr",))).status_code == 201
     [task] = items(client, inbox.personal(ANNA))
     assert task["restriction"]["period"]["end"] == "2026-12-08T10:00:00+01:00"
     assert _folder(client, inbox.personal(ANNA), "priority") == []
