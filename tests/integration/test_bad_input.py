@@ -167,3 +167,52 @@ def test_generated_patches_never_cause_a_500(client, operations):
     response = client.patch("/fhir/Task/some-task", data=json.dumps(operations),
                             headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"1"'})
     assert response.status_code < 500 and response.get_json()["resourceType"] == "OperationOutcome"
+
+
+# The classes behind the probe's 500s (#10): digits str.isdigit() takes and int() refuses, dates whose
+# UTC lies beyond the calendar, identifiers longer than their columns.
+hostile_values = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["²", "٣", "¹²", "0", "-1", "99999999999999999999", "1e3"]),
+    st.sampled_from(["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "9999", "0001-01-01", "9999-12-31"]).flatmap(
+        lambda edge: st.sampled_from([edge, f"ge{edge}", f"lt{edge}", f"le{edge}", f"gt{edge}"])),
+    st.integers(min_value=250, max_value=300).map(lambda n: "urn:x|" + "v" * n),
+)
+search_names = st.sampled_from(["_count", "_lastUpdated", "sent", "due", "identifier", "subject:identifier", "_id",
+                                "folder", "status", "patient", "date"])
+search_paths = st.sampled_from(["Communication", "Task?owner=HealthcareService/x", "AuditEvent?patient=urn:x|1",
+                                "Practitioner", "DiagnosticReport", "Communication/x/_history"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=search_paths, params=st.lists(st.tuples(search_names, hostile_values), max_size=3))
+def test_hostile_search_values_never_cause_a_500(client, path, params):
+    from urllib.parse import urlencode
+
+    separator = "&" if "?" in path else "?"
+    response = client.get(f"/fhir/{path}{separator}{urlencode(params)}")
+    assert response.status_code < 500, (path, params, response.get_json())
+
+
+edge_dates = st.sampled_from(["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "9999-12-31", "0001"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sent=edge_dates, due=edge_dates, long_value=st.integers(min_value=200, max_value=320))
+def test_messages_and_reminders_with_hostile_dates_and_identifiers_never_cause_a_500(app, client, inbox, sent, due, long_value):
+    from adapter.identifiers import BASE
+    from tests.integration.messaging_helpers import ALFA, ANNA, KOMMUN_A, LARS
+
+    communication = {
+        "resourceType": "Communication", "status": "completed", "sent": sent,
+        "identifier": [{"system": "urn:x", "value": "v" * long_value}],
+        "category": [{"coding": [{"system": f"{BASE}/CodeSystem/message-category", "code": "message"}]}],
+        "sender": {"reference": inbox.shared(KOMMUN_A)}, "recipient": [{"reference": inbox.shared(ALFA)}],
+        "extension": [{"url": f"{BASE}/StructureDefinition/sent-by", "valueReference": {"reference": inbox.personal(LARS)}}],
+    }
+    reminder = {"resourceType": "Task", "status": "requested", "intent": "order", "restriction": {"period": {"end": due}},
+                "code": {"coding": [{"system": f"{BASE}/CodeSystem/item-kind", "code": "reminder"}]},
+                "owner": {"reference": inbox.personal(ANNA)}, "requester": {"reference": inbox.personal(ANNA)}}
+    for path, body in (("Communication", communication), ("Task", reminder)):
+        response = client.post(f"/fhir/{path}", data=json.dumps(body), headers=FHIR_JSON)
+        assert response.status_code < 500, response.get_json()

@@ -68,3 +68,29 @@ def test_access_rules_cover_every_caller_inbox_and_relation_once():
         assert row["rule"] in codes("rule")
         assert not (row["sends_as"] == "true" and row["sees"] == "false"), "nobody sends as an inbox they cannot see"
     assert ("client", "personal", "other") in keys  # clients never act in personal inboxes
+
+
+def test_every_item_kind_says_whether_it_gives_sight_of_its_focus():
+    rows = table("item_sight")
+    assert sorted(r["item_kind"] for r in rows) == sorted(codes("item-kind"))
+    for row in rows:
+        assert row["rule"] in codes("rule")
+    assert next(r for r in rows if r["item_kind"] == "reminder")["focus_types"] == ""  # a user's own Task grants nothing
+
+
+def test_client_capabilities_cite_rules():
+    rows = table("client_capabilities")
+    assert {r["capability"] for r in rows} == {"ehr", "result-source"}
+    assert all(r["rule"] in codes("rule") for r in rows)
+
+
+def test_every_search_parameter_of_ours_is_published():
+    from adapter.app import build_registry
+    from adapter.identifiers import BASE
+    from adapter.resources import data_dir
+
+    published = {p.stem for p in (data_dir("fhir_profiles") / "SearchParameter").glob("*.json")}
+    for definition in build_registry().resources.values():
+        for param in definition.search_params.values():
+            if param.definition and param.definition.startswith(BASE):
+                assert param.definition.rsplit("/", 1)[1] in published, param.definition
