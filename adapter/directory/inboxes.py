@@ -23,6 +23,7 @@ class Inbox:
     active: bool
     organization_id: str | None = None  # a shared inbox's unit
     organization_hsa_id: str | None = None
+    providers: frozenset[str] = frozenset()  # the care providers it is at (MC-R3)
 
     @property
     def is_personal(self) -> bool:
@@ -40,7 +41,8 @@ def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
     if missing:
         table = InboxEntry.__table__
         for row in ctx.session.connection().execute(select(table).where(table.c.reference.in_(missing))):
-            cache[row.reference] = Inbox(row.reference, row.kind, row.party, row.active, row.organization_id, row.organization_hsa_id)
+            cache[row.reference] = Inbox(row.reference, row.kind, row.party, row.active, row.organization_id,
+                                         row.organization_hsa_id, frozenset(row.providers.split()))
     return {r: cache[r] for r in references if r in cache}
 
 

@@ -11,7 +11,7 @@ from adapter.directory import shapes
 from adapter.fhir import store
 from adapter.fhir.store import Stored
 from adapter.fhir.models import ReferenceIndex
-from adapter.identifiers import HSA_ID, INBOX_ID
+from adapter.identifiers import HSA_ID, INBOX_ID, ORGANISATIONSNUMMER
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,27 @@ def active_roles_of(session, *, practitioner_id: str, unit_hsa_id: str | None = 
         if codes:
             roles.append(RoleInfo(stored.id, codes[0], org_id, stored))
     return roles
+
+
+def ancestors(session, organization_id: str) -> list[str]:
+    """The organisation and those above it (partOf), nearest first."""
+    chain, seen = [], set()
+    current = organization_id
+    while current and current not in seen:
+        seen.add(current)
+        chain.append(current)
+        stored = store.load_current(session, resource_type="Organization", resource_id=current)
+        current = shapes.reference_id((stored.as_dict() if stored else {}).get("partOf"), "Organization")
+    return chain
+
+
+def provider_of(session, organization_id: str) -> str:
+    """The care provider (vårdgivare) a unit belongs to, from the directory: the organisation number of
+    the unit or of the nearest organisation above it, else the topmost organisation (MC-R3)."""
+    chain = ancestors(session, organization_id)
+    for org_id in chain:
+        stored = store.load_current(session, resource_type="Organization", resource_id=org_id)
+        numbers = shapes.identifier_values(stored.as_dict(), ORGANISATIONSNUMMER) if stored else []
+        if numbers:
+            return numbers[0]
+    return f"Organization/{chain[-1]}"

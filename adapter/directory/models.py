@@ -24,6 +24,9 @@ class InboxEntry(Base):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False)
     organization_id: Mapped[str | None] = mapped_column(String(64))
     organization_hsa_id: Mapped[str | None] = mapped_column(String(64))
+    # The care providers (vårdgivare) the inbox is at, space-separated: a shared inbox's unit's, a
+    # personal inbox's every active assignment's (MC-R3: exchanges across providers start a case).
+    providers: Mapped[str] = mapped_column(String(400), nullable=False, default="", server_default="")
 
     # A system client sees its organisation's shared inboxes: found by the unit's HSA-id.
     __table_args__ = (Index("ix_inbox_directory_organization", "organization_hsa_id"),)

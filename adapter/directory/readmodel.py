@@ -35,10 +35,11 @@ def refresh_user(session, practitioner_id: str) -> None:
     org_ids = sorted({r.organization_id for r in roles if r.organization_id})
     orgs = {i: s.as_dict() for i, s in store.load_many(session, resource_type="Organization", ids=org_ids).items()}
     kinds = {shapes.organization_kind(o) for o in orgs.values() if shapes.is_active(o)}
+    providers = {lookups.provider_of(session, i) for i, o in orgs.items() if shapes.is_active(o)}
     _replace_entry(session, {
         "reference": f"Practitioner/{practitioner_id}", "kind": "personal",
         "party": party_of(kinds), "active": shapes.is_active(practitioner.as_dict()),
-        "organization_id": None, "organization_hsa_id": None,
+        "organization_id": None, "organization_hsa_id": None, "providers": " ".join(sorted(providers)),
     })
     connection = session.connection()
     connection.execute(delete(MEMBER).where(MEMBER.c.practitioner_id == practitioner_id))
@@ -65,6 +66,7 @@ def refresh_inbox(session, inbox_id: str) -> None:
     _replace_entry(session, {
         "reference": stored.reference, "kind": shapes.inbox_kind(inbox) or "function", "party": party,
         "active": shapes.is_active(inbox), "organization_id": unit_id, "organization_hsa_id": shapes.hsa_id(unit_resource),
+        "providers": lookups.provider_of(session, unit_id) if unit else "",
     })
 
 

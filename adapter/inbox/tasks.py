@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from adapter.directory import shapes
-from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource
+from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource  # noqa: F401
 from adapter.fhir import service
 from adapter.fhir.dates import STOCKHOLM
 from adapter.fhir.store import Stored
@@ -50,13 +50,11 @@ def _check_reminder(ctx, task: dict) -> None:
     if not task.get("restriction", {}).get("period", {}).get("end"):
         raise UnprocessableResource(Issue("required", "a reminder has a due date (restriction.period.end)", "Task.restriction"))
     if owner.reference != requester:
+        # A reminder to someone else is an exchange between two users: the messaging domain checks it
+        # against the same flow rules as a message (MC-R21 dialogue, MC-R7, MC-R3), nothing written before.
         held = shapes.extension(task, "dialogue-held")
-        if not (held and held.get("valueBoolean") is True):
-            raise RuleViolation("MC-R21", "A reminder to someone else needs a dialogue with them first (dialogue-held).",
-                                "Påminnelse till annan får skapas först efter dialog med mottagaren.", "Task.extension")
-        if owner.party == "municipal":
-            raise RuleViolation("MC-R7", "Municipal users are reached through their shared inboxes only, never a personal inbox.",
-                                "Kommunala användare nås endast via delade inkorgar.", "Task.owner")
+        ctx.registry.emit(ctx, "reminder-to-other", owner=owner, requester=requester,
+                          dialogue_held=bool(held and held.get("valueBoolean") is True))
 
 
 def _check_unsigned_documentation(ctx, task: dict) -> None:

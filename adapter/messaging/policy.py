@@ -16,17 +16,18 @@ from adapter.mappings import codes, table
 SHARED_INBOXES = frozenset({"unit-meddelande", "unit-samverkan", "function"})
 INBOXES = SHARED_INBOXES | {"personal"}
 PARTIES = frozenset({"care", "municipal", "school-other", "unassigned"})
-CALLERS = frozenset({"user", "client", "adapter"})
+CALLERS = frozenset({"user", "client", "ehr", "adapter"})  # ehr: a client registered as the EHR integration
 _ALIASES = {"shared": SHARED_INBOXES}
 _FLAGS = {"yes": True, "no": False}
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One end of a message: the kind of inbox and whose it is."""
+    """One end of a message: the kind of inbox, whose it is, and at which care providers (MC-R3)."""
 
     inbox: str  # "personal" or an inbox-kind
     party: str  # "care", "municipal", "school-other" or "unassigned"
+    providers: frozenset[str] = frozenset()  # a shared inbox's unit's provider; a user's acting one(s)
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,18 @@ class Flow:
     category: str
     sender: Endpoint
     recipient: Endpoint
-    caller: str  # "user", "client" or "adapter"
+    caller: str  # "user", "client", "ehr" or "adapter"
     patient: bool
     save_to_journal: bool
     to_self: bool = False
     dialogue_held: bool = False
+    reply_to_shared: bool = False  # it answers (inResponseTo) a message sent from a shared inbox (MC-R38)
+
+    @property
+    def same_provider(self) -> bool:
+        """Both ends are at one and the same care provider (a recipient's user at every provider they
+        work for: one other provider makes the exchange cross-provider, MC-R3)."""
+        return len(self.sender.providers | self.recipient.providers) == 1
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ _FIELDS = (
     ("save_to_journal", lambda f: f.save_to_journal),
     ("to_self", lambda f: f.to_self),
     ("dialogue_held", lambda f: f.dialogue_held),
+    ("same_provider", lambda f: f.same_provider),
+    ("reply_to_shared", lambda f: f.reply_to_shared),
 )
 
 

@@ -6,7 +6,8 @@ from functools import partial
 
 from adapter.auth import visibility
 from adapter.fhir.registry import Registry, ResourceDefinition, SearchParam
-from adapter.messaging import service
+from adapter.directory.inboxes import resolve_inbox
+from adapter.messaging import exchange, parties, service
 from adapter.messaging.policy import FlowPolicy
 
 R4 = "http://hl7.org/fhir/SearchParameter"
@@ -20,9 +21,26 @@ def _visibility(ctx, id_column):
                                               id_column=id_column)
 
 
+def _check_reminder_to_other(ctx, *, owner, requester: str, dialogue_held: bool, policy: FlowPolicy) -> None:
+    """A reminder Task to someone else follows the party rules of a message (MC-R21, MC-R7, MC-R3).
+
+    It is a work item, not a message about the patient, so the save-to-journal rules (MC-R6, MC-R8)
+    do not apply; everything else does, decided by the same table.
+    """
+    sender = resolve_inbox(ctx, {"reference": requester}, expression="Task.requester")
+    exchange.check(policy, exchange.Exchange(
+        category="reminder", caller=parties.caller_kind(ctx), sender_reference=sender.reference,
+        sender=parties.acting_endpoint(ctx, sender),
+        recipients=(exchange.Recipient(owner.reference, parties.endpoint(owner), "Task.owner"),),
+        patient=False, save_to_journal=False, dialogue_held=dialogue_held,
+        sender_expression="Task.requester", element_expressions=(("extension", "Task.extension"), ("category", "Task.code")),
+    ))
+
+
 def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
-    """Serve Communication (create, read, vread, search, history)."""
+    """Serve Communication (create, read, vread, search, history); check reminders to others."""
     policy = policy or FlowPolicy.from_table()
+    registry.on("reminder-to-other", partial(_check_reminder_to_other, policy=policy))
     params = (
         SearchParam("identifier", "token", ("Communication.identifier",), "The sender's id for the message", definition=f"{R4}/Communication-identifier"),
         SearchParam("sender", "reference", ("Communication.sender",), "The sending inbox (sent items, MC-R22)",

@@ -20,8 +20,9 @@ from adapter.inbox.items import NewItem, create_items, kinds_of
 from adapter.inbox.tasks import due_after
 from adapter.mappings import code_system_url, codes, extension_url, table
 from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_inbox
+from adapter.messaging import exchange, parties
 from adapter.messaging.models import JournalForward, Message
-from adapter.messaging.policy import Endpoint, Flow, FlowPolicy
+from adapter.messaging.policy import FlowPolicy
 
 CATEGORY = code_system_url("message-category")
 
@@ -134,7 +135,7 @@ def _sent_by(ctx, resource: dict, sender: Inbox, category_is_system: bool) -> st
 
 
 def _thread(ctx, resource: dict) -> tuple[str | None, dict | None]:
-    """(thread id, the message answered) for a reply; MC-R8 flags the reply if the thread is flagged."""
+    """(thread id, the message answered) for a reply; None for a new thread."""
     answered = resource.get("inResponseTo") or []
     if not answered:
         return None, None
@@ -142,21 +143,24 @@ def _thread(ctx, resource: dict) -> tuple[str | None, dict | None]:
     parent = store.load_current(ctx.session, resource_type="Communication", resource_id=parent_id) if parent_id else None
     if parent is None:
         raise _fail("inResponseTo names a Communication that does not exist", "Communication.inResponseTo[0]", "not-found")
-    table = Message.__table__
-    connection = ctx.session.connection()
-    thread_id = connection.execute(
-        select(table.c.thread_id).where(table.c.communication_id == parent_id)
+    thread_id = ctx.session.connection().execute(
+        select(Message.__table__.c.thread_id).where(Message.__table__.c.communication_id == parent_id)
     ).scalar() or parent_id
-    flagged = connection.execute(
-        select(exists().where(table.c.thread_id == thread_id, table.c.save_to_journal.is_(True)))
-    ).scalar()
-    if flagged:
-        _set_flag(resource, "save-to-journal")  # once a thread is saved, all of it is (MC-R8)
     return thread_id, parent.as_dict()
 
 
-def _case(ctx, resource: dict, sender: Inbox) -> tuple[str, list[str]]:
-    """The case a case-message continues and its parties (MC-R3)."""
+def _follow_saved_thread(ctx, resource: dict, thread_ids: list[str]) -> None:
+    """Once any message of a thread or case is saved to the record, all later ones are (MC-R8)."""
+    table = Message.__table__
+    wanted = [t for t in thread_ids if t]
+    if wanted and ctx.session.connection().execute(
+        select(exists().where(table.c.thread_id.in_(wanted), table.c.save_to_journal.is_(True)))
+    ).scalar():
+        _set_flag(resource, "save-to-journal")
+
+
+def _case(ctx, resource: dict, sender: Inbox) -> tuple[str, list[str], str | None]:
+    """The case a case-message continues, its parties, and the thread its case-start began (MC-R3)."""
     part_of = resource.get("partOf") or []
     case_id = shapes.reference_id(part_of[0], "Task") if part_of else None
     case = store.load_current(ctx.session, resource_type="Task", resource_id=case_id) if case_id else None
@@ -169,7 +173,11 @@ def _case(ctx, resource: dict, sender: Inbox) -> tuple[str, list[str]]:
     if sender.reference not in parties:
         raise RuleViolation("MC-R3", "Only the parties of a case write in it.",
                             "Endast ärendets parter kan skriva i ärendet.", "Communication.sender")
-    return case_id, parties
+    start_id = shapes.reference_id(task.get("focus"), "Communication")
+    case_thread = ctx.session.connection().execute(
+        select(Message.__table__.c.thread_id).where(Message.__table__.c.communication_id == start_id)
+    ).scalar() if start_id else None
+    return case_id, parties, case_thread
 
 
 def _recipients(ctx, resource: dict, *, parent: dict | None, case_parties: list[str] | None, sender: Inbox) -> list[Inbox]:
@@ -197,12 +205,12 @@ def _recipients(ctx, resource: dict, *, parent: dict | None, case_parties: list[
     return inboxes
 
 
-def _caller_kind(ctx) -> str:
-    return {"client": "client", "adapter": "adapter"}.get(ctx.caller.kind, "user")
-
-
 def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
-    """Check the message against our profile and the routine; return where it goes (or raise)."""
+    """Check the message against our profile and the routine; return where it goes (or raise).
+
+    The message is read once into an `Exchange` (who acts, from which inbox, to whom, about
+    what), the pure policy decides on it, and only then is anything written.
+    """
     if resource.get("status") != "completed":
         raise _fail("a message is sent with status completed", "Communication.status")
     if _message_key(resource) is None:
@@ -218,20 +226,21 @@ def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
     sent_by = _sent_by(ctx, resource, sender, row["system_category"] == "true")
     _authorize_sender(ctx, sender, sent_by)
     thread_id, parent = _thread(ctx, resource)
-    case_id, case_parties = _case(ctx, resource, sender) if category == "case-message" else (None, None)
+    case_id, case_parties, case_thread = _case(ctx, resource, sender) if category == "case-message" else (None, None, None)
+    _follow_saved_thread(ctx, resource, [thread_id, case_thread])
     recipients = _recipients(ctx, resource, parent=parent, case_parties=case_parties, sender=sender)
-    for position, recipient in enumerate(recipients):
-        policy.check(
-            Flow(
-                category=category, sender=Endpoint(sender.kind, sender.party), recipient=Endpoint(recipient.kind, recipient.party), caller=_caller_kind(ctx),
-                patient="subject" in resource, save_to_journal=_flag(resource, "save-to-journal"),
-                to_self=recipient.reference == sender.reference, dialogue_held=_flag(resource, "dialogue-held"),
-            ),
-            expression=f"Communication.recipient[{position}]" if category not in ("erecept-renewal",) else None,
-        )
+    exchange.check(policy, exchange.Exchange(
+        category=category, caller=parties.caller_kind(ctx), sender_reference=sender.reference,
+        sender=parties.acting_endpoint(ctx, sender),
+        recipients=tuple(exchange.Recipient(r.reference, parties.endpoint(r), f"Communication.recipient[{i}]")
+                         for i, r in enumerate(recipients)),
+        patient="subject" in resource, save_to_journal=_flag(resource, "save-to-journal"),
+        dialogue_held=_flag(resource, "dialogue-held"),
+        reply_to_shared=parent is not None and (parent.get("sender") or {}).get("reference", "").startswith("HealthcareService/"),
+    ))
     requester = f"Practitioner/{sent_by}" if sent_by else (
         sender.reference if sender.is_personal else f"Organization/{sender.organization_id}")
-    return Route(sender, recipients, requester, row["item_kind"], thread_id, case_id)
+    return Route(sender, recipients, requester, row["item_kind"], thread_id or case_thread, case_id)
 
 
 def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPolicy) -> tuple[Stored, bool]:

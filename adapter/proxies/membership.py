@@ -1,10 +1,12 @@
 """Shared-inbox membership, administered within the operation (MC-R33) or by support (MC-R32).
 
 Members are recorded where the directory keeps them: `PractitionerRole.healthcareService`, on
-the member's role at the inbox's unit (or, lacking one, their first active role). Who may
-administer is a column of `mappings/roles.csv`: the unit's chefs and medical secretary for
-region and private units (or those of the verksamhet above), the appointed
-inkorgsadministratör for municipal units, förvaltning for function inboxes.
+the member's role at the inbox's unit (or, for a function inbox, their role within its
+operation). A member works there: an active assignment at the unit, or within the operation
+for a function inbox. Who may administer is a column of `mappings/roles.csv`: the unit's chefs
+and medical secretary for region and private units (or those of the verksamhet above), the
+appointed inkorgsadministratör for municipal units; function inboxes likewise within their
+operation, and förvaltning too.
 """
 
 from __future__ import annotations
@@ -22,25 +24,46 @@ from adapter.proxies.service import _ancestors
 
 
 def _scope_needed(ctx, inbox) -> str:
-    if inbox.kind == "function":
-        return "function-inboxes"
+    """The `administers_membership` scope of the inbox's unit: municipal units or the others."""
     unit = store.load_current(ctx.session, resource_type="Organization", resource_id=inbox.organization_id)
     return "municipal-units" if is_municipal(shapes.organization_kind(unit.as_dict())) else "units"
 
 
 def _check_administrator(ctx, inbox) -> None:
+    """Membership is administered within the operation (MC-R33): the unit's chefs and medical secretary
+    (or those of the verksamhet above), a municipality's appointed administrator; a function inbox also
+    by förvaltning (MC-R32)."""
     caller = ctx.caller
     if caller.kind == "sandbox-operator":
         return
     if caller.kind != "user":
         raise Forbidden.simple("membership is administered by users (MC-R33)")
-    scope = _scope_needed(ctx, inbox)
+    unit_scope = _scope_needed(ctx, inbox)
     scopes = {r["code"]: r["administers_membership"] for r in table("roles")}
     reach = set(_ancestors(ctx.session, inbox.organization_id)) if inbox.organization_id else set()
     for role in lookups.active_roles_of(ctx.session, practitioner_id=caller.practitioner_id):
-        if scopes.get(role.role) == scope and (scope == "function-inboxes" or role.organization_id in reach):
+        scope = scopes.get(role.role)
+        if scope == "function-inboxes" and inbox.kind == "function":
             return
-    raise Forbidden.simple(f"membership of this inbox is administered by roles with '{scope}' (MC-R33, MC-R32)")
+        if scope == unit_scope and role.organization_id in reach:
+            return
+    raise Forbidden.simple(f"membership of this inbox is administered within its operation by roles with '{unit_scope}' "
+                           "(MC-R33), or by förvaltning for function inboxes (MC-R32)")
+
+
+def _check_member_belongs(ctx, inbox, roles) -> None:
+    """A unit inbox's members work at the unit; a function inbox's within its operation (MC-R33). So a
+    municipality's administrator cannot make a region clinician speak for the municipality (MC-R7)."""
+    inbox_operation = _ancestors(ctx.session, inbox.organization_id)[-1] if inbox.organization_id else None
+    for role in roles:
+        if role.organization_id == inbox.organization_id:
+            return
+        if inbox.kind == "function" and role.organization_id and _ancestors(ctx.session, role.organization_id)[-1] == inbox_operation:
+            return
+    where = "within the inbox's operation" if inbox.kind == "function" else "at the inbox's unit"
+    raise RuleViolation("MC-R33", f"A member of a shared inbox has an active assignment {where}.",
+                        "Medlemmar i en delad inkorg har ett aktivt uppdrag inom inkorgens enhet eller verksamhet.",
+                        "practitioner")
 
 
 def _inbox(ctx, inbox_id: str):
@@ -68,6 +91,7 @@ def add_member(ctx, *, inbox_id: str, practitioner_id: str) -> None:
     if not roles:
         raise RuleViolation("MC-R1", "The user has no active assignment to hold the membership.",
                             "Användaren saknar aktivt medarbetaruppdrag.", "practitioner")
+    _check_member_belongs(ctx, inbox, roles)
     chosen = next((r for r in roles if r.organization_id == inbox.organization_id), roles[0])
     current = chosen.stored
     resource = current.as_dict()

@@ -42,14 +42,7 @@ def _practitioner(ctx, practitioner_id: str, field: str) -> str:
 
 def _ancestors(session, organization_id: str) -> list[str]:
     """The unit and the verksamheter above it (partOf), nearest first."""
-    chain, seen = [], set()
-    current = organization_id
-    while current and current not in seen:
-        seen.add(current)
-        chain.append(current)
-        stored = store.load_current(session, resource_type="Organization", resource_id=current)
-        current = shapes.reference_id((stored.as_dict() if stored else {}).get("partOf"), "Organization")
-    return chain
+    return lookups.ancestors(session, organization_id)
 
 
 def _units(session, practitioner_id: str) -> set[str]:

@@ -22,9 +22,13 @@ def _counts(app):
 
 
 def test_municipality_cannot_write_to_a_personal_inbox(client, inbox):
-    response = send(client, message(inbox.shared(KOMMUN_A), [inbox.personal(ANNA), inbox.personal(LARS)], sent_by=inbox.personal(MARIA)))
+    response = send(client, message(inbox.shared(KOMMUN_A), [inbox.shared(ALFA), inbox.personal(LARS)], sent_by=inbox.personal(MARIA)))
     assert response.status_code == 422 and rule_of(response) == "MC-R7"
     assert issue(response)["expression"] == ["Communication.recipient[1]"]
+    # not a region clinician's either (#11: no personal inbox at either end of an exchange with a municipality)
+    response = send(client, message(inbox.shared(KOMMUN_A), [inbox.personal(ANNA)], sent_by=inbox.personal(MARIA)))
+    assert response.status_code == 422 and rule_of(response) == "MC-R7"
+    assert issue(response)["expression"] == ["Communication.recipient[0]"]
 
 
 def test_a_municipal_users_personal_inbox_never_sends(client, inbox):
@@ -151,7 +155,7 @@ def test_sent_by_must_be_a_member_of_the_sending_inbox_mc_r38(client, inbox):
 
 
 def test_a_reply_to_a_shared_inbox_message_names_its_recipient_mc_r38(client, inbox):
-    first = send(client, message(inbox.shared(KOMMUN_A), [inbox.personal(ANNA)], sent_by=inbox.personal(MARIA))).get_json()
+    first = send(client, message(inbox.shared(ALFA, "meddelande"), [inbox.personal(ANNA)], sent_by=inbox.personal(CECILIA))).get_json()
     reply = message(inbox.personal(ANNA), [], inResponseTo=[{"reference": f"Communication/{first['id']}"}])
     del reply["recipient"]
     response = send(client, reply)
@@ -227,7 +231,7 @@ def test_an_organization_is_not_an_inbox(client, inbox):
 def test_a_logical_recipient_by_inbox_identifier_is_resolved(client, inbox):
     from adapter.identifiers import INBOX_ID
 
-    resource = message(inbox.personal(ANNA), [])
+    resource = message(inbox.shared(ALFA), [], sent_by=inbox.personal(ANNA))
     resource["recipient"] = [{"type": "HealthcareService", "identifier": {"system": INBOX_ID, "value": f"{KOMMUN_A}#samverkan"}}]
     response = send(client, resource)
     assert response.status_code == 201
@@ -294,7 +298,8 @@ def test_a_system_client_may_send_system_messages_without_sent_by_mc_r19(app, cl
     from tests.helpers import bearer
 
     resource = message(inbox.shared(ALFA), [inbox.personal(ANNA)], category="erecept-error")
-    response = send(client, resource, bearer(app, client="region-erecept", org=ALFA))
+    assert send(client, resource, bearer(app, client="region-other", org=ALFA)).status_code == 422  # not the EHR's
+    response = send(client, resource, bearer(app, client="region-erecept", org=ALFA, capabilities=("ehr",)))
     assert response.status_code == 201
     [item] = items(client, inbox.personal(ANNA))
     assert item["code"]["coding"][0]["code"] == "erecept-error"

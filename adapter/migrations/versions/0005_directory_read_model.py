@@ -32,14 +32,9 @@ def upgrade() -> None:
     )
 
 
-    # Backfill from the stored directory (databases created before this revision).
-    from sqlalchemy.orm import Session
-
-    from adapter.directory.readmodel import rebuild_all
-
-    session = Session(bind=op.get_bind())
-    rebuild_all(session)
-    session.flush()
+    # The backfill from the stored directory runs in 0011, which rebuilds the read model with
+    # the columns of today's code (running today's rebuild here would write columns that do not
+    # exist yet at this revision).
 
 
 def downgrade() -> None:
