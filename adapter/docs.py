@@ -32,7 +32,9 @@ RENDERERS = {
     "item_statuses": lambda: _markdown(table("item_statuses"), ["status", "item_status", "rule", "note"]),
     "item_deadlines": lambda: _markdown(table("item_deadlines"), ["item_kind", "days", "rule", "note"]),
     "access_rules": lambda: _markdown(table("access_rules"), ["caller", "inbox", "relation", "sees", "sends_as", "rule", "note"]),
-    "cosign_roles": lambda: _markdown(table("cosign_roles"), ["role", "cosigner", "rule", "note"]),
+    "cosign_roles": lambda: _markdown(table("cosign_roles"), ["role", "may_order", "cosigner", "rule", "note"]),
+    "item_sight": lambda: _markdown(table("item_sight"), ["item_kind", "focus_types", "rule", "note"]),
+    "client_capabilities": lambda: _markdown(table("client_capabilities"), ["capability", "rule", "note"]),
     "signable_items": lambda: _markdown(table("signable_items"), ["item_kind", "rule", "note"]),
     "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),
 }

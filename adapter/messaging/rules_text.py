@@ -6,7 +6,8 @@ from adapter.mappings import table
 from adapter.messaging.policy import Routine
 
 COLUMNS = ["order", "category", "sender_inbox", "sender_party", "recipient_inbox", "recipient_party", "caller",
-           "patient", "save_to_journal", "to_self", "dialogue_held", "decision", "rule", "reason_en"]
+           "patient", "save_to_journal", "to_self", "dialogue_held", "same_provider", "reply_to_shared", "decision", "rule",
+           "reason_en"]
 
 
 def render_rules(routine: Routine) -> str:

@@ -20,7 +20,7 @@ def decides_proxy_period(role: str) -> bool:
 
 def check_grant(*, grantor_id: str, principal_id: str, proxy_id: str, grantor_administers: bool,
                 decider_decides: bool, start: datetime, end: datetime, principal_operations: int,
-                acknowledged: bool) -> None:
+                acknowledged: bool, same_operation: bool = True) -> None:
     """Refuse a grant the routine forbids; return quietly when it may be made."""
     if grantor_id == principal_id:
         raise RuleViolation("MC-R40", "Nobody grants proxy rights on their own inbox.",
@@ -30,6 +30,10 @@ def check_grant(*, grantor_id: str, principal_id: str, proxy_id: str, grantor_ad
                                "(or of the verksamhet above it) grants proxy rights (MC-R40)")
     if principal_id == proxy_id:
         raise RuleViolation("MC-R40", "A user cannot be their own proxy.", "En användare kan inte vara sitt eget ombud.", "proxy")
+    if not same_operation:
+        # Proxy and principal belong to one operation; so no municipal proxy for a region user (MC-R7).
+        raise RuleViolation("MC-R40", "The proxy and the principal belong to the same operation (verksamhet).",
+                            "Ombud och huvudman tillhör samma verksamhet.", "proxy")
     if not decider_decides:
         raise RuleViolation("MC-R42", "The period is decided by an enhetschef or verksamhetschef of the principal's unit.",
                             "Enhetschef eller verksamhetschef beslutar om behörighetens längd.", "decided_by")

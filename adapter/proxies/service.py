@@ -56,9 +56,14 @@ def administers(session, *, administrator_id: str, principal_id: str, predicate)
                for r in lookups.active_roles_of(session, practitioner_id=administrator_id))
 
 
+def operations(session, practitioner_id: str) -> set[str]:
+    """The operations (top verksamhet, or the unit itself) the user works in."""
+    return {_ancestors(session, unit)[-1] for unit in _units(session, practitioner_id)}
+
+
 def operations_of(session, practitioner_id: str) -> int:
-    """How many operations (top verksamhet, or the unit itself) the user works in (MC-R41)."""
-    return len({_ancestors(session, unit)[-1] for unit in _units(session, practitioner_id)})
+    """How many operations the user works in (MC-R41)."""
+    return len(operations(session, practitioner_id))
 
 
 def grant(ctx, *, principal_id: str, proxy_id: str, start: datetime, end: datetime, decided_by: str,
@@ -81,6 +86,7 @@ def grant(ctx, *, principal_id: str, proxy_id: str, start: datetime, end: dateti
                                     predicate=rules.decides_proxy_period),
         start=start, end=end, principal_operations=operations_of(ctx.session, principal_id),
         acknowledged=acknowledge_multiple_operations,
+        same_operation=bool(operations(ctx.session, principal_id) & operations(ctx.session, proxy_id)),
     )
     row = {"id": str(uuid.uuid4()), "principal_id": principal_id, "proxy_id": proxy_id, "start": start, "end": end,
            "granted_by": caller.practitioner_id, "decided_by": decided_by,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from adapter.directory import lookups, shapes
 from adapter.directory.inboxes import load_inboxes
-from adapter.errors import RuleViolation
+from adapter.errors import Forbidden, RuleViolation
 from adapter.fhir import service
 from adapter.fhir.store import Stored
 from adapter.inbox.items import NewItem, create_items
@@ -32,20 +32,35 @@ def _is_physician(session, reference: str | None) -> bool:
         r.role == PHYSICIAN for r in lookups.active_roles_of(session, practitioner_id=practitioner_id))
 
 
+def _acting_roles(ctx, practitioner_id: str):
+    """The requester's active roles: only the assignment the caller acts under, when it is the requester."""
+    caller = ctx.caller
+    unit = caller.unit_hsa_id if caller.kind == "user" and caller.practitioner_id == practitioner_id else None
+    return lookups.active_roles_of(ctx.session, practitioner_id=practitioner_id, unit_hsa_id=unit)
+
+
 def _cosigner(ctx, order: dict) -> str | None:
-    """Who co-signs this order, or None when its requester's orders need no co-signature (MC-R16)."""
+    """Who co-signs this order, or None when its requester's orders need no co-signature (MC-R16).
+
+    Every role that places orders has its row in mappings/cosign_roles.csv; a role without one, or
+    a student (who proposes, MC-R15), places none.
+    """
     requester_id = shapes.reference_id(order.get("requester"), "Practitioner")
     if requester_id is None:
-        return None  # an order placed by a system on a unit's behalf
-    roles = lookups.active_roles_of(ctx.session, practitioner_id=requester_id)
-    if any(r.role == PHYSICIAN for r in roles):
+        return None  # an order placed by the EHR on a unit's behalf
+    rules = {row["role"]: row for row in table("cosign_roles")}
+    roles = _acting_roles(ctx, requester_id)
+    ordering = [r for r in roles if rules.get(r.role, {}).get("may_order") == "true"]
+    if not ordering:
+        if any(r.role == "student" for r in roles):
+            raise RuleViolation("MC-R15", "Students propose orders (intent proposal); the responsible physician signs them.",
+                                "Studenter ger ordinationsförslag; ansvarig läkare signerar.", "ServiceRequest.intent")
+        raise RuleViolation("MC-R16", "The requester's role places no orders.",
+                            "Beställarens roll ger inte ordinationer.", "ServiceRequest.requester")
+    if any(rules[r.role]["cosigner"] == "none" for r in ordering):
         return None
-    rules = {row["role"]: row["cosigner"] for row in table("cosign_roles")}
-    needs = [r for r in roles if r.role in rules]
-    if not needs:
-        return None
-    for info in needs:
-        if rules[info.role] == "supervisor":
+    for info in ordering:
+        if rules[info.role]["cosigner"] == "supervisor":
             supervisor = shapes.extension(info.resource, "supervisor")
             reference = (supervisor or {}).get("valueReference", {}).get("reference")
             if reference:
@@ -56,6 +71,22 @@ def _cosigner(ctx, order: dict) -> str | None:
         return named
     raise RuleViolation("MC-R16", "Nobody can co-sign this order: name a physician as responsible, or give the trainee a supervisor.",
                         "Ingen kan kontrasignera ordinationen: ange ansvarig läkare.", "ServiceRequest.extension")
+
+
+def _check_requester(ctx, order: dict) -> None:
+    """A user orders as themself: the requester is the acting user (MC-R15, MC-R16). Of the system
+    clients only the EHR integration places orders, on its users' behalf."""
+    caller = ctx.caller
+    mine = f"Practitioner/{caller.practitioner_id}" if caller.practitioner_id else None
+    if caller.kind == "user":
+        given = (order.get("requester") or {}).get("reference")
+        if given not in (None, mine):
+            raise RuleViolation("MC-R16", "The requester of an order is the user who places it.",
+                                "Beställaren av en ordination är den som lägger den.",
+                                f"{order['resourceType']}.requester")
+        order["requester"] = {"reference": mine}
+    elif caller.kind == "client" and not caller.can("ehr"):
+        raise Forbidden.simple("orders come from users or the EHR integration (a client registered with capability ehr)")
 
 
 def _consult_inbox(ctx, order: dict) -> str:
@@ -70,6 +101,7 @@ def _consult_inbox(ctx, order: dict) -> str:
 
 def place_order(ctx, *, resource: dict, resource_id: str | None = None) -> tuple[Stored, bool]:
     """`POST /fhir/ServiceRequest` or `MedicationRequest`: store the order and create the item it calls for."""
+    _check_requester(ctx, resource)
     items = []
     requester = (resource.get("requester") or {}).get("reference")
     if resource["resourceType"] == "ServiceRequest" and _is_consult(resource):

@@ -75,5 +75,9 @@ def test_signable_kinds_are_item_kinds():
 
 def test_the_co_sign_table_names_pinned_roles_and_known_co_signers_mc_r16():
     for row in table("cosign_roles"):
-        assert row["role"] in codes("role") and row["role"] != "lakare"
-        assert row["cosigner"] in ("supervisor", "physician") and row["rule"] in codes("rule")
+        assert row["role"] in codes("role") and row["rule"] in codes("rule")
+        assert row["may_order"] in ("true", "false")
+        assert row["cosigner"] in (("supervisor", "physician", "none") if row["may_order"] == "true" else ("",))
+    rows = {r["role"]: r for r in table("cosign_roles")}
+    assert rows["lakare"]["cosigner"] == "none"
+    assert rows["student"]["may_order"] == "false"  # students propose, they do not order (MC-R15)
