@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from adapter.directory import shapes
-from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource  # noqa: F401
+from adapter.errors import Forbidden, Issue, RuleViolation, UnprocessableResource
 from adapter.fhir import service
 from adapter.fhir.dates import STOCKHOLM
 from adapter.fhir.store import Stored
