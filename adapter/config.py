@@ -30,6 +30,19 @@ class Config:
     bench_endpoints: bool = False  # `POST /bench/baseline`, for the benchmark only
     oidc_issuers: tuple = ()  # trusted OpenID Connect issuers for user tokens (MC_OIDC_ISSUERS, a JSON list)
     timezone: str = "Europe/Stockholm"
+    # Delivery (adapter/delivery): destinations, outbound HTTP limits, the retry schedule.
+    destinations: dict = field(default_factory=dict)  # MC_DESTINATIONS, a JSON object: name -> {url, headers}
+    outbound_allow_hosts: tuple = ()  # MC_OUTBOUND_ALLOW_HOSTS: hosts that may be loopback/private and plain http
+    outbound_connect_timeout: float = 5.0
+    outbound_read_timeout: float = 15.0
+    outbound_max_response_bytes: int = 1024 * 1024
+    outbound_ca_bundle: str | None = None
+    delivery_horizon_seconds: int = 24 * 3600
+    delivery_base_delay_seconds: float = 2.0
+    delivery_max_delay_seconds: float = 900.0
+    delivery_lease_seconds: int = 120
+    delivery_threads: int = 4
+    delivery_batch: int = 16
 
     @property
     def fhir_base_url(self) -> str:
@@ -71,9 +84,41 @@ class Config:
             import json
 
             kwargs["oidc_issuers"] = tuple(json.loads(env["MC_OIDC_ISSUERS"]))
+        kwargs.update(_delivery_settings(env))
         if env.get("MC_SECRET_KEY"):
             kwargs["secret_key"] = env["MC_SECRET_KEY"]
         return cls(**kwargs)
+
+
+_DELIVERY_NUMBERS = (
+    ("outbound_connect_timeout", "MC_OUTBOUND_CONNECT_TIMEOUT", float),
+    ("outbound_read_timeout", "MC_OUTBOUND_READ_TIMEOUT", float),
+    ("outbound_max_response_bytes", "MC_OUTBOUND_MAX_RESPONSE_BYTES", int),
+    ("delivery_horizon_seconds", "MC_DELIVERY_HORIZON_SECONDS", int),
+    ("delivery_base_delay_seconds", "MC_DELIVERY_BASE_DELAY_SECONDS", float),
+    ("delivery_max_delay_seconds", "MC_DELIVERY_MAX_DELAY_SECONDS", float),
+    ("delivery_lease_seconds", "MC_DELIVERY_LEASE_SECONDS", int),
+    ("delivery_threads", "MC_DELIVERY_THREADS", int),
+    ("delivery_batch", "MC_DELIVERY_BATCH", int),
+)
+
+
+def _delivery_settings(env) -> dict:
+    import json
+
+    from adapter.delivery.destinations import parse_configured
+
+    kwargs: dict = {}
+    for name, key, kind in _DELIVERY_NUMBERS:
+        if env.get(key):
+            kwargs[name] = kind(env[key])
+    if env.get("MC_DESTINATIONS"):
+        kwargs["destinations"] = parse_configured(json.loads(env["MC_DESTINATIONS"]))
+    if env.get("MC_OUTBOUND_ALLOW_HOSTS"):
+        kwargs["outbound_allow_hosts"] = tuple(h.strip().lower() for h in env["MC_OUTBOUND_ALLOW_HOSTS"].split(",") if h.strip())
+    if env.get("MC_OUTBOUND_CA_BUNDLE"):
+        kwargs["outbound_ca_bundle"] = env["MC_OUTBOUND_CA_BUNDLE"]
+    return kwargs
 
 
 def _normalise_database_url(url: str) -> str:

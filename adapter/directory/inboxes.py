@@ -24,6 +24,7 @@ class Inbox:
     organization_id: str | None = None  # a shared inbox's unit
     organization_hsa_id: str | None = None
     providers: frozenset[str] = frozenset()  # the care providers it is at (MC-R3)
+    endpoint: str | None = None  # "Endpoint/<id>": its system is pushed its messages (adapter/delivery)
 
     @property
     def is_personal(self) -> bool:
@@ -42,7 +43,7 @@ def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
         table = InboxEntry.__table__
         for row in ctx.session.connection().execute(select(table).where(table.c.reference.in_(missing))):
             cache[row.reference] = Inbox(row.reference, row.kind, row.party, row.active, row.organization_id,
-                                         row.organization_hsa_id, frozenset(row.providers.split()))
+                                         row.organization_hsa_id, frozenset(row.providers.split()), row.endpoint)
     return {r: cache[r] for r in references if r in cache}
 
 

@@ -27,6 +27,9 @@ class InboxEntry(Base):
     # The care providers (vårdgivare) the inbox is at, space-separated: a shared inbox's unit's, a
     # personal inbox's every active assignment's (MC-R3: exchanges across providers start a case).
     providers: Mapped[str] = mapped_column(String(400), nullable=False, default="", server_default="")
+    # Where the inbox's own system is pushed its messages: "Endpoint/<id>" when the inbox (or its
+    # unit) names an active FHIR Endpoint (delivery through the outbox); None: it polls.
+    endpoint: Mapped[str | None] = mapped_column(String(130))
 
     # A system client sees its organisation's shared inboxes: found by the unit's HSA-id.
     __table_args__ = (Index("ix_inbox_directory_organization", "organization_hsa_id"),)

@@ -134,3 +134,30 @@ def _new_function_inbox(ctx, resource: dict, provider_id: str) -> None:
              f"a function inbox's identifier is '{provider_hsa}#<name>' (its unit's HSA-id)", "HealthcareService.identifier", "invalid")
     _require(identifiers[0].split("#")[1] not in {"meddelande", "samverkan"},
              "the suffixes meddelande and samverkan belong to the unit's own inboxes (MC-R29)", "HealthcareService.identifier", "invalid")
+
+
+ENDPOINT_CONNECTION = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
+
+
+def endpoint_profile(ctx, resource: dict, previous: dict | None) -> None:
+    """Endpoint = where an inbox's own system is pushed its messages (adapter/delivery): FHIR REST only.
+
+    Its address is checked by the outbound client's rules (https; no internal address unless the
+    host is allowed); credentials are configuration (MC_DESTINATIONS), never directory data.
+    """
+    from adapter.delivery.outbound import AddressRefused, check_url
+
+    check_directory_write(ctx)
+    connection = resource.get("connectionType") or {}
+    _require(connection.get("system") == ENDPOINT_CONNECTION and connection.get("code") == "hl7-fhir-rest",
+             f"connectionType {ENDPOINT_CONNECTION}|hl7-fhir-rest is the only kind delivered to",
+             "Endpoint.connectionType", "not-supported")
+    _require("header" not in resource, "credentials belong in configuration (MC_DESTINATIONS), never in the directory",
+             "Endpoint.header", "security")
+    mime_types = resource.get("payloadMimeType") or []
+    _require(not mime_types or "application/fhir+json" in mime_types, "deliveries are application/fhir+json",
+             "Endpoint.payloadMimeType", "not-supported")
+    try:
+        check_url(resource.get("address", ""), allowed_hosts=frozenset(ctx.config.outbound_allow_hosts))
+    except AddressRefused as exc:
+        raise UnprocessableResource(Issue("value", str(exc), "Endpoint.address")) from None

@@ -67,7 +67,18 @@ def refresh_inbox(session, inbox_id: str) -> None:
         "reference": stored.reference, "kind": shapes.inbox_kind(inbox) or "function", "party": party,
         "active": shapes.is_active(inbox), "organization_id": unit_id, "organization_hsa_id": shapes.hsa_id(unit_resource),
         "providers": lookups.provider_of(session, unit_id) if unit else "",
+        "endpoint": _active_endpoint(session, inbox) or _active_endpoint(session, unit_resource),
     })
+
+
+def _active_endpoint(session, resource: dict) -> str | None:
+    """The first active Endpoint the inbox (or its unit) names: where its system is pushed messages."""
+    ids = [i for i in (shapes.reference_id(r, "Endpoint") for r in resource.get("endpoint", [])) if i]
+    found = store.load_many(session, resource_type="Endpoint", ids=ids) if ids else {}
+    for endpoint_id in ids:
+        if endpoint_id in found and found[endpoint_id].as_dict().get("status") == "active":
+            return f"Endpoint/{endpoint_id}"
+    return None
 
 
 def refresh_unit(session, organization_id: str) -> None:
@@ -106,6 +117,19 @@ def after_inbox(ctx, resource: dict, previous: dict | None) -> None:
 def after_unit(ctx, resource: dict, previous: dict | None) -> None:
     """Organization `after_write` (after the lifecycle hook)."""
     refresh_unit(ctx.session, resource["id"])
+
+
+def after_endpoint(ctx, resource: dict, previous: dict | None) -> None:
+    """Endpoint `after_write`: the inboxes naming it, directly or through their unit."""
+    session = ctx.session
+    for inbox_id in lookups.referring_ids(session, resource_type="HealthcareService", param="endpoint",
+                                          target_type="Endpoint", target_id=resource["id"]):
+        refresh_inbox(session, inbox_id)
+    for unit_id in lookups.referring_ids(session, resource_type="Organization", param="endpoint",
+                                         target_type="Endpoint", target_id=resource["id"]):
+        for inbox_id in lookups.referring_ids(session, resource_type="HealthcareService", param="organization",
+                                              target_type="Organization", target_id=unit_id):
+            refresh_inbox(session, inbox_id)
 
 
 def rebuild_all(session) -> None:

@@ -23,6 +23,11 @@ def _active(resource: str) -> SearchParam:
     return SearchParam("active", "token", (f"{resource}.active",), "Whether it is active", definition=f"{R4}/{resource}-active")
 
 
+def _endpoint(resource: str) -> SearchParam:
+    return SearchParam("endpoint", "reference", (f"{resource}.endpoint",), "Where the inbox's system is pushed its messages",
+                       targets=("Endpoint",), definition=f"{R4}/{resource}-endpoint")
+
+
 def _both(first, second):
     def hook(ctx, resource, previous):
         first(ctx, resource, previous)
@@ -39,6 +44,7 @@ def register(registry: Registry) -> None:
             SearchParam("type", "token", ("Organization.type",), "The organization-kind", definition=f"{R4}/Organization-type"),
             SearchParam("partof", "reference", ("Organization.partOf",), "The verksamhet above the unit",
                         targets=("Organization",), definition=f"{R4}/Organization-partof"),
+            _endpoint("Organization"),
         ),
         profile=profiles.organization_profile,
         after_write=_both(lifecycle.organization_after_write, readmodel.after_unit),
@@ -75,11 +81,23 @@ def register(registry: Registry) -> None:
                         targets=("Organization",), definition=f"{R4}/HealthcareService-organization"),
             SearchParam("service-type", "token", ("HealthcareService.type",), "The inbox-kind",
                         definition=f"{R4}/HealthcareService-service-type"),
+            _endpoint("HealthcareService"),
         ),
         profile=profiles.healthcare_service_profile,
         after_write=readmodel.after_inbox,
         exists_many=existing_inboxes("HealthcareService"),
         unique_identifier_systems=(INBOX_ID,),
+    ))
+    registry.add_resource(ResourceDefinition(
+        name="Endpoint",
+        search_params=_params(
+            _identifier("Endpoint"),
+            SearchParam("status", "token", ("Endpoint.status",), "active, suspended, off, ...", definition=f"{R4}/Endpoint-status"),
+            SearchParam("organization", "reference", ("Endpoint.managingOrganization",), "The organisation managing it",
+                        targets=("Organization",), definition=f"{R4}/Endpoint-organization"),
+        ),
+        profile=profiles.endpoint_profile,
+        after_write=readmodel.after_endpoint,
     ))
     registry.add_operation(Operation(
         resource_type="Organization",

@@ -97,6 +97,9 @@ class Registry:
         self.resources: dict[str, ResourceDefinition] = {}
         self.operations: dict[tuple[str, str], Operation] = {}
         self.listeners: dict[str, list[Callable]] = {}
+        # What leaves the adapter, by outbox kind: (entry, destination, client, now) -> Attempted
+        # (adapter/delivery). A domain that writes outbox rows of a kind registers its deliverer.
+        self.deliverers: dict[str, Callable] = {}
 
     def on(self, event: str, listener: Callable) -> None:
         """Call `listener(ctx, **details)` when a domain emits `event` (e.g. "unit-merged")."""
@@ -114,6 +117,10 @@ class Registry:
     def add_operation(self, operation: Operation) -> None:
         """Serve an instance operation."""
         self.operations[(operation.resource_type, operation.name)] = operation
+
+    def add_deliverer(self, kind: str, deliverer: Callable) -> None:
+        """Deliver outbox rows of `kind` with `deliverer` (adapter/delivery/worker.py)."""
+        self.deliverers[kind] = deliverer
 
     def resource(self, name: str) -> ResourceDefinition | None:
         """The definition of a served type, or None."""

@@ -23,6 +23,8 @@ class NewItem:
     case_party: str | None = None
     due: str | None = None  # restriction.period.end
     extensions: tuple[dict, ...] = field(default_factory=tuple)
+    inputs: tuple[dict, ...] = ()  # Task.input: e.g. a delivery failure's recipient and reason
+    description: str | None = None
 
 
 def kinds_of(task: dict) -> list[str]:
@@ -53,6 +55,10 @@ def item_resource(item: NewItem, *, authored_on: str) -> dict:
         task["restriction"] = {"period": {"end": item.due}}
     if item.part_of:
         task["partOf"] = [{"reference": ref} for ref in item.part_of]
+    if item.description:
+        task["description"] = item.description
+    if item.inputs:
+        task["input"] = list(item.inputs)
     extensions = list(item.extensions)
     if item.case_party:
         extensions.append({"url": extension_url("case-party"), "valueReference": {"reference": item.case_party}})

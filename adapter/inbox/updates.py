@@ -21,6 +21,9 @@ from adapter.directory.inboxes import is_member, resolve_inbox
 RECIPIENT_ELEMENTS = {"status", "businessStatus", "note", "extension", "id", "meta", "resourceType"}
 RECIPIENT_EXTENSIONS = {extension_url("assignee"), extension_url("trashed")}
 ITEM_STATUS = code_system_url("item-status")
+# Set by the adapter only (adapter/messaging/delivery.py); an update carries the stored value over,
+# so that a recipient's PUT of a copy read before the delivery finished is not refused for it.
+ADAPTER_EXTENSIONS = {extension_url("delivery-state")}
 
 
 def _caller_practitioner(ctx) -> str | None:
@@ -38,7 +41,16 @@ def _others(resource: dict) -> dict:
 
 
 def _extensions_except_recipients(resource: dict) -> list:
-    return [e for e in resource.get("extension", []) if e.get("url") not in RECIPIENT_EXTENSIONS]
+    return [e for e in resource.get("extension", []) if e.get("url") not in RECIPIENT_EXTENSIONS | ADAPTER_EXTENSIONS]
+
+
+def _keep_adapter_extensions(task: dict, previous: dict) -> None:
+    kept = [e for e in task.get("extension", []) if e.get("url") not in ADAPTER_EXTENSIONS]
+    kept += [e for e in previous.get("extension", []) if e.get("url") in ADAPTER_EXTENSIONS]
+    if kept:
+        task["extension"] = kept
+    else:
+        task.pop("extension", None)
 
 
 def _check_changed_elements(ctx, task: dict, previous: dict) -> None:
@@ -117,6 +129,7 @@ def task_profile(ctx, task: dict, previous: dict | None) -> None:
     if previous is None:
         return
     check_may_handle(ctx, previous["owner"]["reference"])
+    _keep_adapter_extensions(task, previous)
     _check_changed_elements(ctx, task, previous)
     rules.check_transition(previous["status"], task["status"])
     _keep_business_status_in_step(task, previous)

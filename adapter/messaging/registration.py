@@ -7,7 +7,7 @@ from functools import partial
 from adapter.auth import visibility
 from adapter.fhir.registry import Registry, ResourceDefinition, SearchParam
 from adapter.directory.inboxes import resolve_inbox
-from adapter.messaging import exchange, parties, service
+from adapter.messaging import delivery, exchange, parties, service
 from adapter.messaging.policy import FlowPolicy
 
 R4 = "http://hl7.org/fhir/SearchParameter"
@@ -41,6 +41,10 @@ def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
     """Serve Communication (create, read, vread, search, history); check reminders to others."""
     policy = policy or FlowPolicy.from_table()
     registry.on("reminder-to-other", partial(_check_reminder_to_other, policy=policy))
+    registry.add_deliverer(delivery.KIND, delivery.deliver_communication)
+    registry.on("outbox-delivered", delivery.on_delivered)
+    registry.on("outbox-dead", delivery.on_dead)
+    registry.on("outbox-requeued", delivery.on_requeued)
     params = (
         SearchParam("identifier", "token", ("Communication.identifier",), "The sender's id for the message", definition=f"{R4}/Communication-identifier"),
         SearchParam("sender", "reference", ("Communication.sender",), "The sending inbox (sent items, MC-R22)",

@@ -20,7 +20,7 @@ from adapter.inbox.items import NewItem, create_items, kinds_of
 from adapter.inbox.tasks import due_after
 from adapter.mappings import code_system_url, codes, extension_url, table
 from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_inbox
-from adapter.messaging import exchange, parties
+from adapter.messaging import delivery, exchange, parties
 from adapter.messaging.models import JournalForward, Message
 from adapter.messaging.policy import FlowPolicy
 
@@ -262,14 +262,16 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
     ))
     if flagged:
         connection.execute(JournalForward.__table__.insert().values(communication_id=stored.id, queued_at=ctx.clock(), state="pending"))
-    create_items(ctx, items=[
+    items = create_items(ctx, items=[
         NewItem(
             owner=recipient.reference, kind=route.item_kind, focus=stored.reference, requester=route.requester,
             patient=resource.get("subject"), priority=resource.get("priority"),
             part_of=(f"Task/{route.case_id}",) if route.case_id else (),
             case_party=route.sender.reference if route.item_kind == "case" else None,
             due=due_after(route.item_kind, dates.period(resource["sent"])[0]),
+            extensions=(delivery.delivery_state("pending"),) if delivery.pushed(recipient) else (),
         )
         for recipient in route.recipients
     ])
+    delivery.outbox_for(ctx, message=resource, sender=route.sender.reference, recipients=route.recipients, items=items)
     return stored, True

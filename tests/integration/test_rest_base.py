@@ -122,7 +122,7 @@ def test_metadata_is_generated_from_the_registry(client):
     statement = client.get("/fhir/metadata").get_json()
     assert statement["fhirVersion"] == "4.0.1"
     assert {r["type"] for r in statement["rest"][0]["resource"]} == {
-        "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "Communication", "Task", "AuditEvent",
+        "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "Endpoint", "Communication", "Task", "AuditEvent",
         "ServiceRequest", "MedicationRequest", "DiagnosticReport", "Provenance", "DocumentReference"}
 
 
