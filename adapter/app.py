@@ -57,6 +57,7 @@ def _add_admin_api(app: Flask) -> None:
     from flask_smorest import Api
 
     from adapter import __version__
+    from adapter.delivery.views import blueprint as outbox
     from adapter.proxies.views import blueprint as proxies
     from adapter.proxies.views import memberships
 
@@ -65,6 +66,7 @@ def _add_admin_api(app: Flask) -> None:
     api = Api(app)
     api.register_blueprint(proxies)
     api.register_blueprint(memberships)
+    api.register_blueprint(outbox)
 
 
 def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = utcnow) -> Flask:

@@ -70,7 +70,8 @@ def main() -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=None, type=int, help="gunicorn worker processes (default: MC_WORKERS or 2)")
 @click.option("--sandbox", is_flag=True, help="Load the synthetic directory on first start and issue sandbox tokens.")
-def serve(host: str, port: int, workers: int | None, sandbox: bool) -> None:
+@click.option("--no-worker", is_flag=True, help="On SQLite: do not run a delivery worker beside the server.")
+def serve(host: str, port: int, workers: int | None, sandbox: bool, no_worker: bool) -> None:
     """Serve the adapter with gunicorn."""
     from adapter.server import AdapterServer
 
@@ -80,7 +81,10 @@ def serve(host: str, port: int, workers: int | None, sandbox: bool) -> None:
         _load_sandbox(config)
     click.echo(f"mc-adapter on http://{host}:{port}/fhir (database {config.database_url.split('://')[0]}"
                f"{', sandbox' if config.sandbox else ''})", err=True)
-    AdapterServer(config, host=host, port=port, workers=config.workers).run()
+    server = AdapterServer(config, host=host, port=port, workers=config.workers)
+    if config.is_sqlite and not no_worker:
+        server.with_delivery_worker()  # the sandbox delivers too; PostgreSQL deployments run `mc-adapter worker`
+    server.run()
 
 
 @main.group()
@@ -274,3 +278,80 @@ def client_disable(client_id: str) -> None:
         if not set_client_active(session, client_id=client_id, active=False):
             raise click.ClickException(f"no client {client_id}")
     click.echo(f"{client_id} disabled")
+
+
+@main.command()
+@click.option("--threads", type=click.IntRange(1, 64), help="Delivery threads (default: MC_DELIVERY_THREADS or 4).")
+@click.option("--name", help="This worker's name in the attempts it records (default: host:pid).")
+def worker(threads: int | None, name: str | None) -> None:
+    """Deliver the outbox until SIGTERM or SIGINT; run as many as you like, on any hosts."""
+    import signal
+    import threading
+
+    from adapter.delivery.worker import Worker
+
+    config = _config()
+    _prepare_database(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    delivery = Worker(_app_state(config), name=name)
+    click.echo(f"mc-adapter worker {delivery.name}: {threads or config.delivery_threads} threads "
+               f"({'polling every 0.5 s' if config.is_sqlite else 'LISTEN mc_outbox'})", err=True)
+    delivery.run(stop, threads=threads)
+    click.echo("mc-adapter worker stopped", err=True)
+
+
+@main.group()
+def outbox() -> None:
+    """What waits to leave the adapter, and dead letters."""
+
+
+@outbox.command("status")
+def outbox_status() -> None:
+    """Counts by state and destination, and the oldest pending row's age (JSON)."""
+    from adapter.delivery.outbox import status
+
+    app_state = _app_state(_prepared())
+    with app_state.sessions() as session:
+        click.echo(json.dumps(status(session, now=app_state.clock()), indent=1))
+
+
+@outbox.command("dead-letters")
+@click.option("--destination", help="Only this destination's.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+def outbox_dead_letters(destination: str | None, limit: int) -> None:
+    """Dead letters, newest first, with every attempt (JSON; never the payload)."""
+    from adapter.delivery.outbox import dead_letters
+
+    app_state = _app_state(_prepared())
+    with app_state.sessions() as session:
+        click.echo(json.dumps(dead_letters(session, destination=destination, limit=limit), indent=1, default=str))
+
+
+@outbox.command("retry")
+@click.argument("entry_id", required=False)
+@click.option("--all-for", "destination", help="Every dead letter of this destination.")
+def outbox_retry(entry_id: str | None, destination: str | None) -> None:
+    """Put a dead letter (by id) or all of a destination's back in the queue, with a fresh horizon."""
+    from adapter.delivery.outbox import requeue
+    from adapter.directory.loader import adapter_context
+
+    if bool(entry_id) == bool(destination):
+        raise click.UsageError("give a dead letter's id or --all-for DESTINATION")
+    app_state = _app_state(_prepared())
+    ctx = adapter_context(app_state)
+    try:
+        ids = requeue(ctx, entry_id=entry_id, destination=destination)
+        ctx.session.commit()
+    finally:
+        ctx.session.close()
+    if entry_id and not ids:
+        raise click.ClickException(f"no dead letter {entry_id}")
+    click.echo(json.dumps({"requeued": ids}))
+
+
+def _prepared() -> Config:
+    config = _config()
+    _prepare_database(config)
+    return config

@@ -25,6 +25,28 @@ class AdapterServer(BaseApplication):
         }
         super().__init__()
 
+    def with_delivery_worker(self) -> "AdapterServer":
+        """Run one `mc-adapter worker` beside the server (the embedded default: SQLite, one host)."""
+        import subprocess
+        import sys
+
+        process: list = []
+
+        def start(_server) -> None:
+            process.append(subprocess.Popen([sys.executable, "-m", "adapter", "worker", "--threads", "2"]))
+
+        def stop(_server) -> None:
+            for child in process:
+                child.terminate()
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+        self.options["when_ready"] = start
+        self.options["on_exit"] = stop
+        return self
+
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
