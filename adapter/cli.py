@@ -81,10 +81,9 @@ def serve(host: str, port: int, workers: int | None, sandbox: bool, no_worker: b
         _load_sandbox(config)
     click.echo(f"mc-adapter on http://{host}:{port}/fhir (database {config.database_url.split('://')[0]}"
                f"{', sandbox' if config.sandbox else ''})", err=True)
-    server = AdapterServer(config, host=host, port=port, workers=config.workers)
-    if config.is_sqlite and not no_worker:
-        server.with_delivery_worker()  # the sandbox delivers too; PostgreSQL deployments run `mc-adapter worker`
-    server.run()
+    # On the embedded default the sandbox delivers too; PostgreSQL deployments run `mc-adapter worker`.
+    AdapterServer(config, host=host, port=port, workers=config.workers,
+                  delivery_worker=config.is_sqlite and not no_worker).run()
 
 
 @main.group()

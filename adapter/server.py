@@ -10,7 +10,7 @@ from adapter.config import Config
 class AdapterServer(BaseApplication):
     """A gunicorn application that builds the Flask app in each worker (no shared engine across fork)."""
 
-    def __init__(self, config: Config, *, host: str, port: int, workers: int, threads: int = 4):
+    def __init__(self, config: Config, *, host: str, port: int, workers: int, threads: int = 4, delivery_worker: bool = False):
         self.adapter_config = config
         self.options = {
             "bind": f"{host}:{port}",
@@ -23,10 +23,12 @@ class AdapterServer(BaseApplication):
             "timeout": 60,
             "graceful_timeout": 30,
         }
-        super().__init__()
+        if delivery_worker:
+            self._add_delivery_worker()
+        super().__init__()  # reads self.options (load_config)
 
-    def with_delivery_worker(self) -> "AdapterServer":
-        """Run one `mc-adapter worker` beside the server (the embedded default: SQLite, one host)."""
+    def _add_delivery_worker(self) -> None:
+        """Run one `mc-adapter worker` beside the server, started and stopped with gunicorn's master."""
         import subprocess
         import sys
 
@@ -45,7 +47,6 @@ class AdapterServer(BaseApplication):
 
         self.options["when_ready"] = start
         self.options["on_exit"] = stop
-        return self
 
     def load_config(self) -> None:
         for key, value in self.options.items():

@@ -10,20 +10,11 @@ import pytest
 import requests
 
 from tests.conftest import empty_tables
+from tests.e2e.processes import cli as _cli
+from tests.e2e.processes import free_port as _free_port
+from tests.e2e.processes import wait_until_serving
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(*args, env, cwd) -> str:
-    done = subprocess.run([sys.executable, "-m", "adapter", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +29,7 @@ def served(tmp_path_factory, database_url):
     process = subprocess.Popen([sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "2"],
                                env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail(f"the adapter did not start: {process.stderr.read()[-2000:]}")
-            time.sleep(0.3)
-    else:
-        process.terminate()
-        pytest.fail("the adapter did not answer within 60 s")
+    wait_until_serving(process, base)
     operator = _cli("token", "--operator", env=env, cwd=workdir)
     yield {"base": base, "env": env, "cwd": workdir, "auth": {"Authorization": f"Bearer {operator}"}}
     process.terminate()

@@ -1,0 +1,39 @@
+"""Starting the adapter's commands as real processes, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args, env, cwd) -> str:
+    """Run `mc-adapter <args>` to completion; its standard output."""
+    done = subprocess.run([sys.executable, "-m", "adapter", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def wait_until_serving(process: subprocess.Popen, base: str, timeout: float = 60) -> None:
+    """Until `base/fhir/metadata` answers 200, or fail with the server's error output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail(f"the adapter did not start: {process.stderr.read()[-2000:]}")
+            time.sleep(0.3)
+    process.terminate()
+    pytest.fail(f"the adapter did not answer within {timeout} s")
