@@ -12,6 +12,8 @@
 5. Polling: Tasks are bulk-loaded to 10,000, then to 1,000,000 (100,000 with --quick), spread over
    10,000 inboxes; one inbox is paged 50 at a time. Client and server (Server-Timing) latency.
 6. Ingest again with the large store, and each worker's peak resident memory.
+7. Delivery (adapter/bench/delivery.py): samverkan inboxes get an Endpoint at a local receiver;
+   ingest runs beside two `mc-adapter worker` processes, then again with 20% transient failures.
 
 Every request carries the sandbox operator's token (`mc-adapter token --operator`).
 
@@ -136,9 +138,9 @@ def free_port() -> int:
 def start_server(database_url: str, port: int, workers: int, workdir: str) -> subprocess.Popen:
     """`mc-adapter serve --sandbox` with the bench endpoints, as users run it."""
     env = {**os.environ, "MC_DATABASE_URL": database_url, "MC_BENCH_ENDPOINTS": "true",
-           "MC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", str(workers)],
+           "MC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "MC_OUTBOUND_ALLOW_HOSTS": "127.0.0.1"}
+    process = subprocess.Popen(  # the delivery phase starts its own two workers
+        [sys.executable, "-m", "adapter", "serve", "--sandbox", "--no-worker", "--port", str(port), "--workers", str(workers)],
         env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -392,6 +394,12 @@ def run(args) -> dict:
             figures[f"ingest_with_{large}"] = load(port, "/fhir/Communication", setup, seconds=seconds, processes=args.processes, threads=args.threads)
             figures["query_plan_large"] = query_plan(database_url, poll_inbox)
             figures["worker_peak_rss_mb"] = worker_peak_rss_mb(server)
+            if not args.skip_delivery:
+                from adapter.bench.delivery import delivery_phase
+
+                inboxes = [i for i, _ in setup.region_inboxes + setup.municipal_inboxes]
+                figures["delivery"] = delivery_phase(database_url, workdir, port, dict(AUTH), inboxes, lambda: load(
+                    port, "/fhir/Communication", setup, seconds=seconds, processes=args.processes, threads=args.threads))
         finally:
             server.terminate()
             server.wait(30)
@@ -428,6 +436,15 @@ def table(figures: dict) -> str:
         (f"poll {large} client p50/p95/p99 ms", "/".join(str(v) for v in figures[f"polling_{large}"]["client_latency_ms"].values())),
         ("worker peak RSS MB", ", ".join(str(v) for v in figures["worker_peak_rss_mb"])),
     ]
+    for run_name, d in figures.get("delivery", {}).items():
+        rows.extend([
+            (f"delivery {run_name}: ingest/s, delivered/s", f"{d['ingest_accepted_per_second']} / {d['deliveries_per_second']}"),
+            (f"delivery {run_name}: commit->delivery p50/p95/p99 ms", "/".join(str(v) for v in d["commit_to_delivery_ms"].values())),
+            (f"delivery {run_name}: backlog max / at ingest end / drain s",
+             f"{d['backlog_max']} / {d['backlog_at_ingest_end']} / {d['drain_seconds_after_ingest']}"),
+            (f"delivery {run_name}: rows, delivered, missing, repeats, dead, 503s",
+             f"{d['rows']}, {d['delivered']}, {d['missing']}, {d['repeats']}, {d['dead']}, {d['receiver_transient_failures']}"),
+        ])
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
@@ -440,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="client threads per process")
+    parser.add_argument("--skip-delivery", action="store_true", help="leave out the delivery phase")
     args = parser.parse_args(argv)
     figures = run(args)
     print(table(figures))
