@@ -42,7 +42,7 @@ class Config:
     delivery_max_delay_seconds: float = 900.0
     delivery_lease_seconds: int = 120
     delivery_threads: int = 4
-    delivery_batch: int = 16
+    delivery_batch: int = 4  # small claims: a row waits for at most three deliveries before it
 
     @property
     def fhir_base_url(self) -> str:

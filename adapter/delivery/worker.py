@@ -130,14 +130,21 @@ class Worker:
         return [Entry(r.id, r.kind, r.destination, json.loads(r.payload), r.message, r.sender, r.recipient, r.item_id,
                       as_utc(r.queued_at), r.attempts + 1, claim, r.state == "delivering") for r in rows]
 
-    def attempt(self, entry: Entry) -> Attempted:
-        """Deliver one row; whatever happens becomes an `Attempted` (a worker never crashes on a delivery)."""
+    def attempt(self, entry: Entry, resolved: dict | None = None) -> Attempted:
+        """Deliver one row; whatever happens becomes an `Attempted` (a worker never crashes on a delivery).
+
+        `resolved` caches destinations for one batch (an Endpoint read once per claim, not per row).
+        """
         deliverer = self.app.registry.deliverers.get(entry.kind)
         if deliverer is None:
             return Attempted(PERMANENT, f"no deliverer for kind {entry.kind!r}")
+        resolved = {} if resolved is None else resolved
         try:
-            with self.app.sessions() as session:
-                destination = destinations.resolve(session, name=entry.destination, configured=self.config.destinations)
+            destination = resolved.get(entry.destination)
+            if destination is None:
+                with self.app.sessions() as session:
+                    destination = destinations.resolve(session, name=entry.destination, configured=self.config.destinations)
+                resolved[entry.destination] = destination
             return deliverer(entry, destination=destination, client=self.client, now=self.app.clock())
         except destinations.DestinationUnavailable as exc:
             return Attempted(PERMANENT, str(exc))
@@ -210,12 +217,13 @@ class Worker:
         entries = self.claim(limit or self.config.delivery_batch)
         started = time.monotonic()
         budget = self.lease.total_seconds() / 2
+        resolved: dict = {}
         for position, entry in enumerate(entries):
             if time.monotonic() - started > budget:
                 self.release(entries[position:])
                 return position
             began = time.monotonic()
-            attempted = self.attempt(entry)
+            attempted = self.attempt(entry, resolved)
             duration_ms = int((time.monotonic() - began) * 1000)
             self._record_patiently(entry, attempted, duration_ms, deadline=started + budget)
         return len(entries)

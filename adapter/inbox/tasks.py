@@ -82,6 +82,8 @@ def create_task(ctx, *, resource: dict, resource_id: str | None = None) -> tuple
     if resource.get("status") != "requested" or resource.get("intent") != "order":
         raise UnprocessableResource(Issue("invariant", "a new item has status requested and intent order", "Task.status"))
     CREATORS[kind](ctx, resource)
+    if shapes.extension(resource, "delivery-state") is not None:
+        raise UnprocessableResource(Issue("business-rule", "delivery-state is set by the adapter only", "Task.extension"))
     resource["businessStatus"] = {"coding": [{"system": code_system_url("item-status"), "code": rules.item_status("requested")}]}
     resource.setdefault("authoredOn", ctx.clock().isoformat())
     definition = ctx.registry.resource("Task")

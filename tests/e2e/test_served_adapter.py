@@ -1,10 +1,8 @@
 """End to end: `mc-adapter serve --sandbox` under gunicorn, tokens from `mc-adapter token`, real HTTP."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests

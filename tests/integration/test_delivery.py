@@ -6,10 +6,9 @@ import pytest
 import responses
 from sqlalchemy import func, select
 
-from adapter.delivery.models import OutboxEntry
 from adapter.delivery.outbox import Delivery, enqueue
 from adapter.fhir.models import ResourceRow
-from tests.helpers import FHIR_JSON, bearer, issue, post, put, search
+from tests.helpers import bearer, issue, post, put, search
 from tests.integration.delivery_helpers import RECEIVER, attempts, endpoint, push_to, rows, state_of, worker
 from tests.integration.messaging_helpers import ALFA, ANNA, KOMMUN_A, KOMMUN_B, MARIA, items, message, send
 
@@ -259,3 +258,38 @@ def test_operators_see_the_outbox_and_retry_dead_letters_in_the_admin_api(client
 def test_the_openapi_document_describes_the_outbox(client):
     paths = client.get("/admin/openapi.json").get_json()["paths"]
     assert {"/admin/outbox", "/admin/outbox/dead-letters", "/admin/outbox/retry"} <= set(paths)
+
+
+def test_a_created_reminder_cannot_claim_a_delivery_state(client, sandbox, inbox, app):
+    from adapter.identifiers import BASE
+
+    reminder = {"resourceType": "Task", "status": "requested", "intent": "order",
+                "code": {"coding": [{"system": f"{BASE}/CodeSystem/item-kind", "code": "reminder"}]},
+                "owner": {"reference": inbox.personal(ANNA)}, "restriction": {"period": {"end": "2026-12-01T09:00:00Z"}},
+                "extension": [{"url": f"{BASE}/StructureDefinition/delivery-state", "valueCode": "delivered"}]}
+    response = post(client, "Task", reminder, bearer(app, hsa_id=ANNA, unit=ALFA))
+    assert response.status_code == 422 and issue(response)["expression"] == ["Task.extension"]
+
+
+@responses.activate
+def test_the_outbox_commands_report_and_retry(client, pushed, app, database_url, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from adapter.cli import main
+
+    _send_to_kommun_b(client, pushed)
+    responses.post(POSTED, status=410)
+    worker(app).run_once()
+    monkeypatch.setenv("MC_DATABASE_URL", database_url)
+    runner = CliRunner()
+    status = runner.invoke(main, ["outbox", "status"])
+    assert status.exit_code == 0 and json.loads(status.output)["totals"] == {"dead": 1}
+    dead = json.loads(runner.invoke(main, ["outbox", "dead-letters"]).output)
+    assert dead[0]["attempts"][0]["reason"] == "HTTP 410: refused by the receiver"
+    assert runner.invoke(main, ["outbox", "retry"]).exit_code == 2  # an id or --all-for
+    assert runner.invoke(main, ["outbox", "retry", "00000000-0000-0000-0000-000000000000"]).exit_code == 1
+    retried = runner.invoke(main, ["outbox", "retry", "--all-for", dead[0]["destination"]])
+    assert json.loads(retried.output) == {"requeued": [dead[0]["id"]]}
+    assert rows(app)[0].state == "pending"
