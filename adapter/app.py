@@ -17,6 +17,7 @@ from adapter.db import make_engine, make_session_factory, utcnow
 from adapter.directory.registration import register as register_directory
 from adapter.inbox.registration import register as register_inbox
 from adapter.messaging.registration import register as register_messaging
+from adapter.partner.registration import register as register_partner
 from adapter.results.registration import register as register_results
 from adapter.fhir.registry import Registry
 from adapter.fhir.store import install_cache_reset
@@ -33,6 +34,7 @@ def build_registry() -> Registry:
     register_inbox(registry)
     register_messaging(registry)
     register_results(registry)
+    register_partner(registry)
     register_audit(registry)
     return registry
 

@@ -1,7 +1,9 @@
 """Where a destination lives: configuration (`MC_DESTINATIONS`) or a FHIR `Endpoint` in the directory.
 
-A destination's name is what an outbox row carries: a configured name (e.g. `journal`) or
-`Endpoint/<id>` (an Endpoint a shared inbox or its unit names). Credentials are never directory
+A destination's name is what an outbox row carries: a configured name (e.g. `journal`),
+`Endpoint/<id>` (an Endpoint a shared inbox or its unit names), or an absolute URL that a
+request named for its own answer (`$process-message`'s response-url), checked when it was given
+and again by the outbound client. Credentials are never directory
 data (a directory read would show them): an Endpoint's headers come from `MC_DESTINATIONS`
 under its name, e.g. `{"Endpoint/kommun-a": {"headers": {"Authorization": "Bearer ..."}}}`.
 """
@@ -58,6 +60,8 @@ def resolve(session, *, name: str, configured: dict[str, dict]) -> Destination:
         if endpoint.get("status") != "active":
             raise DestinationUnavailable(f"{name} is {endpoint.get('status')}, not active")
         return Destination(name, endpoint["address"].rstrip("/"), entry.get("headers", {}))
+    if name.startswith(("https://", "http://")):  # a per-message address, e.g. an asynchronous response-url
+        return Destination(name, name, entry.get("headers", {}))
     if not entry.get("url"):
         raise DestinationUnavailable(f"destination {name!r} is not configured (MC_DESTINATIONS)")
     return Destination(name, entry["url"].rstrip("/"), entry.get("headers", {}))

@@ -47,7 +47,18 @@ def capability_statement(registry: Registry, *, base_url: str, software_date: st
                 for op in operations
             ]
         resources.append(resource)
-    return {
+    rest = {
+        "mode": "server",
+        "security": {"description": "Bearer tokens (sandbox issuer in sandbox mode)."},
+        "resource": resources,
+        "interaction": [{"code": "transaction"}, {"code": "batch"}],
+    }
+    if registry.system_operations:
+        rest["operation"] = [
+            {"name": op.name, "definition": op.definition or f"{base_url}/OperationDefinition/{op.name}", "documentation": op.description}
+            for _, op in sorted(registry.system_operations.items())
+        ]
+    statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": software_date,
@@ -56,10 +67,8 @@ def capability_statement(registry: Registry, *, base_url: str, software_date: st
         "implementation": {"description": "Meddelandecenter FHIR adapter", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json"],
-        "rest": [{
-            "mode": "server",
-            "security": {"description": "Bearer tokens (sandbox issuer in sandbox mode)."},
-            "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
-        }],
+        "rest": [rest],
     }
+    if registry.messaging:
+        statement["messaging"] = [declare(base_url) for declare in registry.messaging]
+    return statement

@@ -90,6 +90,16 @@ class Operation:
     definition: str | None = None
 
 
+@dataclass(frozen=True)
+class SystemOperation:
+    """A system-level operation, `POST /fhir/$<name>`; the handler answers the whole HTTP exchange."""
+
+    name: str
+    handler: Callable  # (ctx, body dict, query args) -> (status, body text, headers dict)
+    description: str
+    definition: str | None = None
+
+
 class Registry:
     """Resource types and operations the adapter serves."""
 
@@ -100,6 +110,9 @@ class Registry:
         # What leaves the adapter, by outbox kind: (entry, destination, client, now) -> Attempted
         # (adapter/delivery). A domain that writes outbox rows of a kind registers its deliverer.
         self.deliverers: dict[str, Callable] = {}
+        self.system_operations: dict[str, SystemOperation] = {}
+        # CapabilityStatement.rest.messaging entries a domain declares (e.g. $process-message's events).
+        self.messaging: list[Callable] = []  # (base_url) -> dict
 
     def on(self, event: str, listener: Callable) -> None:
         """Call `listener(ctx, **details)` when a domain emits `event` (e.g. "unit-merged")."""
@@ -117,6 +130,10 @@ class Registry:
     def add_operation(self, operation: Operation) -> None:
         """Serve an instance operation."""
         self.operations[(operation.resource_type, operation.name)] = operation
+
+    def add_system_operation(self, operation: SystemOperation) -> None:
+        """Serve `POST /fhir/$<name>`."""
+        self.system_operations[operation.name] = operation
 
     def add_deliverer(self, kind: str, deliverer: Callable) -> None:
         """Deliver outbox rows of `kind` with `deliverer` (adapter/delivery/worker.py)."""

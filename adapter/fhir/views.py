@@ -206,6 +206,18 @@ def _operation(resource_type: str, resource_id: str, operation: str):
     return _json_response(body, status)
 
 
+def _system_operation(operation: str):
+    ctx = context()
+    found = ctx.registry.system_operations.get(operation)
+    if found is None:
+        raise NotFound.simple(f"no system operation '${operation}'", code="not-supported")
+    status, body, headers = found.handler(ctx, read_fhir_json(), request.args)
+    commit()
+    if not body:
+        return Response(status=status, headers=headers)
+    return _json_response(body, status, headers)
+
+
 def fhir_blueprint() -> Blueprint:
     """The `/fhir` blueprint."""
     bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -213,6 +225,7 @@ def fhir_blueprint() -> Blueprint:
     bp.add_url_rule("/metadata", "metadata", _metadata, methods=["GET"])
     bp.add_url_rule("", "bundle", _bundle, methods=["POST"])
     bp.add_url_rule("/", "bundle_slash", _bundle, methods=["POST"])
+    bp.add_url_rule("/$<operation>", "system_operation", _system_operation, methods=["POST"])
     bp.add_url_rule("/<resource_type>", "search", _search, methods=["GET"])
     bp.add_url_rule("/<resource_type>", "create", _create, methods=["POST"])
     bp.add_url_rule("/<resource_type>", "conditional_update", _conditional_update, methods=["PUT"])

@@ -83,3 +83,25 @@ def test_a_message_to_an_inbox_with_an_endpoint_reaches_its_system_within_a_seco
             break
         time.sleep(0.1)
     assert state_of(item) == "delivered"
+
+
+def test_an_asynchronous_message_is_answered_at_its_response_url_by_the_worker(adapter):
+    base, auth, receiver = adapter["base"], adapter["auth"], adapter["receiver"]
+    kommun_a = _first(base, auth, f"HealthcareService?identifier={INBOX_ID}|{KOMMUN_A}%23samverkan")
+    kommun_b = _first(base, auth, f"HealthcareService?identifier={INBOX_ID}|{KOMMUN_B}%23samverkan")
+    maria = _first(base, auth, f"Practitioner?identifier={HSA_ID}|{MARIA}")
+    focus = message(f"HealthcareService/{kommun_a['id']}", [f"HealthcareService/{kommun_b['id']}"], sent_by=f"Practitioner/{maria['id']}")
+    bundle = {"resourceType": "Bundle", "type": "message", "entry": [
+        {"fullUrl": "urn:uuid:e2e-header", "resource": {
+            "resourceType": "MessageHeader", "id": "e2e-header",
+            "eventCoding": {"system": f"{BASE}/CodeSystem/message-event", "code": "new-message"},
+            "sender": {"identifier": {"system": HSA_ID, "value": KOMMUN_A}}, "source": {"endpoint": receiver.url},
+            "focus": [{"reference": "urn:uuid:e2e-focus"}]}},
+        {"fullUrl": "urn:uuid:e2e-focus", "resource": focus}]}
+    accepted = requests.post(f"{base}/fhir/$process-message?async=true&response-url={receiver.url}/$process-message",
+                             json=bundle, headers=auth, timeout=10)
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + 10
+    while not receiver.counts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sum(receiver.counts.values()) == 1

@@ -1,0 +1,1 @@
+"""Partner messaging: `POST /fhir/$process-message` (FHIR messages with MessageHeader), reliably."""
