@@ -17,7 +17,8 @@ _SECTION = re.compile(r"(<!-- BEGIN generated:(?P<name>[a-z_]+) -->\n)(?P<body>.
 
 def _markdown(rows: tuple[dict, ...], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row[c] or "–" for c in columns) + " |" for row in rows]
+    # A list inside a cell ("message|case-start") is escaped, or it would split the cell.
+    lines += ["| " + " | ".join((row[c] or "–").replace("|", "\\|") for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -36,6 +37,7 @@ RENDERERS = {
     "item_sight": lambda: _markdown(table("item_sight"), ["item_kind", "focus_types", "rule", "note"]),
     "client_capabilities": lambda: _markdown(table("client_capabilities"), ["capability", "rule", "note"]),
     "signable_items": lambda: _markdown(table("signable_items"), ["item_kind", "rule", "note"]),
+    "message_events": lambda: _markdown(table("message_events"), ["event", "focus", "categories", "handling", "rule", "note"]),
     "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),
 }
 

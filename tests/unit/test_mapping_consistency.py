@@ -94,3 +94,11 @@ def test_every_search_parameter_of_ours_is_published():
         for param in definition.search_params.values():
             if param.definition and param.definition.startswith(BASE):
                 assert param.definition.rsplit("/", 1)[1] in published, param.definition
+
+
+def test_every_message_event_has_one_row_citing_a_rule_and_a_known_focus_handling():
+    rows = table("message_events")
+    assert sorted(r["event"] for r in rows) == sorted(codes("message-event"))
+    for row in rows:
+        assert row["rule"] in codes("rule") and row["handling"] in ("create", "update")
+        assert all(c in codes("message-category") for c in row["categories"].split("|") if c)
