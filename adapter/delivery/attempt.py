@@ -33,6 +33,15 @@ def post_json(client: OutboundClient, url: str, *, body: bytes, headers: dict[st
     return attempted
 
 
+def post_entry(client: OutboundClient, url: str, *, entry, destination, now: datetime,
+               headers: dict[str, str] | None = None) -> Attempted:
+    """POST an outbox entry's JSON payload with the destination's credentials and the row id as `X-Request-Id`."""
+    sent = {**destination.headers, "Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
+            "X-Request-Id": entry.id, **(headers or {})}
+    body = json.dumps(entry.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return post_json(client, url, body=body, headers=sent, now=now)
+
+
 def _body_note(body: bytes, truncated: bool) -> str | None:
     if truncated:
         return "answer body over the size limit, not read"

@@ -116,7 +116,8 @@ class OutboundClient:
         self.settings = settings or OutboundSettings()
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy or netrc from the environment: the peer check must see the receiver
-        adapter = _GuardedAdapter(frozenset(h.lower() for h in self.settings.allowed_hosts))
+        self._allowed = frozenset(h.lower() for h in self.settings.allowed_hosts)
+        adapter = _GuardedAdapter(self._allowed)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -124,17 +125,12 @@ class OutboundClient:
         """Refuse a URL the adapter will never call (see `check_url`)."""
         check_url(url, allowed_hosts=self._allowed)
 
-    @property
-    def _allowed(self) -> frozenset[str]:
-        return frozenset(h.lower() for h in self.settings.allowed_hosts)
-
-    def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-                timeout: tuple[float, float] | None = None) -> Answer:
+    def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
         """Send one request; raise `AddressRefused` or a `requests` exception, or return the bounded answer."""
         self.check_url(url)
         response = self._session.request(
             method, url, data=body, headers=headers or {}, allow_redirects=False, stream=True,
-            timeout=timeout or (self.settings.connect_timeout, self.settings.read_timeout),
+            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
             verify=self.settings.verify_tls,
         )
         try:

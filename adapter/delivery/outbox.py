@@ -47,12 +47,19 @@ def enqueue(session, *, deliveries: list[Delivery], now: datetime) -> list[str]:
         "message": d.message, "sender": d.sender, "recipient": d.recipient, "item_id": d.item_id,
         "state": "pending", "created_at": now, "queued_at": now, "available_at": now, "attempts": 0,
     } for d in deliveries]
+    session.connection().execute(OUTBOX.insert(), rows)
+    _wake_workers(session)
+    return [r["id"] for r in rows]
+
+
+def _wake_workers(session) -> None:
+    """NOTIFY the listening workers once per transaction (PostgreSQL sends it on commit)."""
+    if session.info.get(ENQUEUED):
+        return
     connection = session.connection()
-    connection.execute(OUTBOX.insert(), rows)
-    if connection.dialect.name == "postgresql" and not session.info.get(ENQUEUED):
+    if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
     session.info[ENQUEUED] = True
-    return [r["id"] for r in rows]
 
 
 def status(session, *, now: datetime) -> dict:
@@ -115,8 +122,6 @@ def requeue(ctx, *, entry_id: str | None = None, destination: str | None = None)
     now = ctx.clock()
     connection.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(
         state="pending", available_at=now, queued_at=now, finished_at=None, claim=None))
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-    ctx.session.info[ENQUEUED] = True
+    _wake_workers(ctx.session)
     ctx.registry.emit(ctx, "outbox-requeued", entry_ids=ids, item_ids=[r.item_id for r in rows if r.item_id])
     return ids

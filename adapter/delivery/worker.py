@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError  # OperationalError (a lost connection) is one
 
 from adapter.auth.caller import ADAPTER
 from adapter.context import Context
@@ -60,7 +60,6 @@ class Entry:
     queued_at: datetime
     attempt: int  # this attempt's number (1-based)
     claim: str
-    expired_claim: bool  # the previous attempt's worker stopped before recording it
 
 
 class Wakeup:
@@ -128,7 +127,7 @@ class Worker:
                     "outcome": TRANSIENT, "status": None, "reason": "claim expired: the worker stopped before recording",
                     "duration_ms": 0} for r in lost])
         return [Entry(r.id, r.kind, r.destination, json.loads(r.payload), r.message, r.sender, r.recipient, r.item_id,
-                      as_utc(r.queued_at), r.attempts + 1, claim, r.state == "delivering") for r in rows]
+                      as_utc(r.queued_at), r.attempts + 1, claim) for r in rows]
 
     def attempt(self, entry: Entry, resolved: dict | None = None) -> Attempted:
         """Deliver one row; whatever happens becomes an `Attempted` (a worker never crashes on a delivery).
@@ -148,7 +147,7 @@ class Worker:
             return deliverer(entry, destination=destination, client=self.client, now=self.app.clock())
         except destinations.DestinationUnavailable as exc:
             return Attempted(PERMANENT, str(exc))
-        except (OperationalError, DBAPIError):
+        except DBAPIError:
             return Attempted(TRANSIENT, "database unavailable while preparing the delivery")
         except Exception as exc:  # a bug in a deliverer must not stop the worker; the type only (no patient data)
             log.exception("delivery %s: deliverer failed with %s", entry.id, type(exc).__name__)
@@ -195,7 +194,7 @@ class Worker:
             try:
                 self.record(entry, attempted, duration_ms)
                 return
-            except (OperationalError, DBAPIError) as exc:
+            except DBAPIError as exc:
                 if time.monotonic() + pause > deadline:
                     log.error("delivery %s: could not record attempt %d (%s)", entry.id, entry.attempt, type(exc).__name__)
                     return
@@ -246,7 +245,7 @@ class Worker:
                 done = self.run_once()
                 wait = 0.0 if done else self.seconds_until_due()
                 pause = 0.5
-            except (OperationalError, DBAPIError) as exc:
+            except DBAPIError as exc:
                 log.warning("outbox: database unavailable (%s); retrying in %.1f s", type(exc).__name__, pause)
                 wait, pause = pause, min(pause * 2, 10.0)
             if wait > 0 and not stop.is_set():

@@ -14,12 +14,10 @@ has its deliveries and a refused one none.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
-from adapter.delivery.attempt import post_json
+from adapter.delivery.attempt import post_entry
 from adapter.delivery.outbox import Delivery, enqueue
-from adapter.directory import shapes
 from adapter.fhir import service, store
 from adapter.inbox.items import NewItem, create_items
 from adapter.mappings import code_system_url, extension_url
@@ -39,7 +37,7 @@ def pushed(inbox) -> bool:
     return inbox.endpoint is not None
 
 
-def outbox_for(ctx, *, message: dict, sender: str, recipients: list, items: list) -> list[str]:
+def outbox_for(ctx, *, message: dict, sender: str, recipients: list, items: list, save_to_journal: bool) -> list[str]:
     """Queue the message's deliveries in the caller's transaction; return the outbox ids."""
     payload = {k: v for k, v in message.items() if k != "meta"}
     reference = f"Communication/{message['id']}"
@@ -47,25 +45,17 @@ def outbox_for(ctx, *, message: dict, sender: str, recipients: list, items: list
         Delivery(KIND, inbox.endpoint, payload, reference, sender, inbox.reference, item.id)
         for inbox, item in zip(recipients, items, strict=True) if pushed(inbox)
     ]
-    if _flag(message, "save-to-journal") and JOURNAL in ctx.config.destinations:
+    if save_to_journal and JOURNAL in ctx.config.destinations:
         deliveries.append(Delivery(KIND, JOURNAL, payload, reference, sender, None, None))
     return enqueue(ctx.session, deliveries=deliveries, now=ctx.clock())
 
 
-def _flag(resource: dict, name: str) -> bool:
-    ext = shapes.extension(resource, name)
-    return bool(ext and ext.get("valueBoolean") is True)
-
-
 def deliver_communication(entry, *, destination, client, now):
     """POST the Communication; its identifier doubles as the receiver's native duplicate key (If-None-Exist)."""
-    headers = dict(destination.headers)
-    headers.update({"Content-Type": "application/fhir+json", "Accept": "application/fhir+json", "X-Request-Id": entry.id})
     identifier = next((i for i in entry.payload.get("identifier", []) if i.get("system") and i.get("value")), None)
-    if identifier is not None:
-        headers["If-None-Exist"] = f"identifier={quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
-    body = json.dumps(entry.payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return post_json(client, f"{destination.url}/Communication", body=body, headers=headers, now=now)
+    headers = {} if identifier is None else {
+        "If-None-Exist": f"identifier={quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"}
+    return post_entry(client, f"{destination.url}/Communication", entry=entry, destination=destination, now=now, headers=headers)
 
 
 def _set_item_state(ctx, item_id: str | None, state: str) -> None:

@@ -273,5 +273,6 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
         )
         for recipient in route.recipients
     ])
-    delivery.outbox_for(ctx, message=resource, sender=route.sender.reference, recipients=route.recipients, items=items)
+    delivery.outbox_for(ctx, message=resource, sender=route.sender.reference, recipients=route.recipients, items=items,
+                        save_to_journal=flagged)
     return stored, True

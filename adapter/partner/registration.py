@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from adapter.audit.http import within_write
+from adapter.auth.http import require_scope
 from adapter.fhir.registry import Registry, SystemOperation
 from adapter.mappings import code_system_url, table
 from adapter.partner import service
@@ -15,11 +17,8 @@ def _flag(value: str | None) -> bool:
 
 
 def _process_message(ctx, body: dict, args) -> tuple[int, str, dict]:
-    from adapter.audit import http as audit
-    from adapter.auth.http import require_scope
-
     answer = service.process(ctx, bundle=body, asynchronous=_flag(args.get("async")), response_url=args.get("response-url"),
-                             audit=audit.within_write, authorize=require_scope)
+                             audit=within_write, authorize=require_scope)
     return answer.status, answer.body, {}
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from adapter.delivery.attempt import post_entry
 from adapter.delivery.outbound import AddressRefused, check_url
 from adapter.delivery.outbox import Delivery, enqueue
 from adapter.directory import shapes
@@ -274,8 +275,4 @@ def _respond(ctx, bundle, header, sender, *, audit, authorize) -> dict:
 
 def deliver_response(entry, *, destination, client, now):
     """POST the response message to the sender's response-url (asynchronous mode)."""
-    from adapter.delivery.attempt import post_json
-
-    body = json.dumps(entry.payload, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = {**destination.headers, "Content-Type": "application/fhir+json", "X-Request-Id": entry.id}
-    return post_json(client, destination.url, body=body, headers=headers, now=now)
+    return post_entry(client, destination.url, entry=entry, destination=destination, now=now)
