@@ -11,6 +11,7 @@ from flask import Flask, g, jsonify
 
 from adapter.audit.registration import register as register_audit
 from adapter.auth.oidc import Issuer, JwksCache
+from adapter.auth.verified import VerifiedTokens
 from adapter.auth.views import auth_blueprint
 from adapter.config import Config
 from adapter.db import make_engine, make_session_factory, utcnow
@@ -90,6 +91,7 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
         clock=clock,
         issuers={i.issuer: i for i in (Issuer.from_config(raw) for raw in config.oidc_issuers)},
         jwks=JwksCache(),
+        verified_tokens=VerifiedTokens(),
     )
     app.register_blueprint(fhir_blueprint())
     app.register_blueprint(auth_blueprint())

@@ -9,6 +9,7 @@ from adapter.audit.models import AuditEntity
 from adapter.fhir import store
 from adapter.fhir.store import instant
 from adapter.mappings import extension_url
+from adapter.writes import insert_later
 
 AUDITED_TYPES = frozenset({"Communication", "Task", "DiagnosticReport", "ServiceRequest", "MedicationRequest", "DocumentReference"})
 AUDIT_TRAIL = "AuditEvent"  # every read of the trail is itself audited
@@ -123,6 +124,5 @@ def record(ctx, access: Access) -> None:
     event, keys = audit_event(ctx.caller, access, now=now)
     definition = ctx.registry.resource("AuditEvent")
     store.persist_new_many(ctx.session, definition=definition, resources=[event], now=now, base_url=ctx.config.fhir_base_url)
-    ctx.session.connection().execute(
-        AuditEntity.__table__.insert(), [{"event_id": event["id"], "entity": key[:400], "recorded": now} for key in keys]
-    )
+    insert_later(ctx.session.connection(), AuditEntity.__table__,
+                 [{"event_id": event["id"], "entity": key[:400], "recorded": now} for key in keys])

@@ -167,24 +167,26 @@ def issue_access_token(session, *, form: dict, token_endpoint: str, fhir_base: s
             "scope": granted}
 
 
-def verify_access_token(session, token: str, *, token_endpoint: str, fhir_base: str, key: str) -> Caller:
-    """The caller of an access token this adapter issued, for an active client; else 401."""
+def access_token_claims(token: str, *, token_endpoint: str, fhir_base: str, key: str) -> dict:
+    """The verified claims of an access token this adapter issued; else 401."""
     try:
-        claims = jwt.decode(token, key, algorithms=["HS256"], audience=fhir_base, issuer=token_endpoint,
-                            options={"require": ["exp", "sub", "scope"]})
+        return jwt.decode(token, key, algorithms=["HS256"], audience=fhir_base, issuer=token_endpoint,
+                          options={"require": ["exp", "sub", "scope"]})
     except jwt.ExpiredSignatureError:
         raise Unauthenticated.simple("the access token has expired") from None
     except jwt.PyJWTError:
         raise Unauthenticated.simple("the access token is not valid") from None
+
+
+def access_token_caller(session, claims: dict) -> Caller:
+    """The caller of verified access-token claims, for a client that is still active; else 401."""
     return client_caller(active_client(session, claims["sub"]), scopes=claims["scope"])
 
 
-def is_own_token(token: str, *, token_endpoint: str) -> bool:
-    """True when the token claims to come from this adapter's token endpoint (unverified peek)."""
-    try:
-        return jwt.decode(token, options={"verify_signature": False}).get("iss") == token_endpoint
-    except jwt.PyJWTError:
-        return False
+def verify_access_token(session, token: str, *, token_endpoint: str, fhir_base: str, key: str) -> Caller:
+    """The caller of an access token this adapter issued, for an active client; else 401."""
+    claims = access_token_claims(token, token_endpoint=token_endpoint, fhir_base=fhir_base, key=key)
+    return access_token_caller(session, claims)
 
 
 def smart_configuration(*, token_endpoint: str, scopes: list[str]) -> dict:

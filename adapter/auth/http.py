@@ -39,13 +39,16 @@ def authenticate() -> None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated.simple("the Authorization header must be 'Bearer <token>'")
-    if backend_services.is_own_token(token, token_endpoint=token_endpoint()):
-        g.caller = backend_services.verify_access_token(
-            unit_of_work.session(), token, token_endpoint=token_endpoint(),
-            fhir_base=app_state.config.fhir_base_url, key=app_state.key("access_token_key"),
-        )
+    # The signature is checked once per token (VerifiedTokens); who the caller is, every time.
+    verified = app_state.verified_tokens
+    issuer_claimed = oidc.peek_issuer(token)
+    if issuer_claimed == token_endpoint():
+        claims = verified.claims(token, lambda: backend_services.access_token_claims(
+            token, token_endpoint=token_endpoint(), fhir_base=app_state.config.fhir_base_url,
+            key=app_state.key("access_token_key")))
+        g.caller = backend_services.access_token_caller(unit_of_work.session(), claims)
         return
-    if oidc.peek_issuer(token) in app_state.issuers:
+    if issuer_claimed in app_state.issuers:
         issuer, claims = oidc.verify(token, issuers=app_state.issuers, cache=app_state.jwks)
         g.caller = caller_from_claims(unit_of_work.session(), {
             "kind": "user", "sub": claims[issuer.claims["hsa_id"]], "unit": claims.get(issuer.claims["unit"]),
@@ -53,5 +56,5 @@ def authenticate() -> None:
         return
     if not app_state.config.sandbox:
         raise Unauthenticated.simple("the token's issuer is not trusted here (the sandbox issuer runs only with --sandbox)")
-    claims = tokens.verify(token, key=app_state.key("sandbox_token_key"))
+    claims = verified.claims(token, lambda: tokens.verify(token, key=app_state.key("sandbox_token_key")))
     g.caller = caller_from_claims(unit_of_work.session(), claims)

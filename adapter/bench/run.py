@@ -182,6 +182,50 @@ def worker_peak_rss_mb(server: subprocess.Popen) -> list[float]:
     return sorted(peaks)
 
 
+# ---------------------------------------------------------------- where the CPU goes
+
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: str) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _parent(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return ""
+
+
+def cpu_snapshot(server_pid: int | None) -> dict:
+    """CPU seconds used so far by the adapter (gunicorn master and workers) and by PostgreSQL's processes."""
+    adapter = postgresql = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if server_pid and (pid == str(server_pid) or _parent(pid) == str(server_pid)):
+            adapter += _process_cpu(pid)
+        elif _comm(pid) == "postgres":
+            postgresql += _process_cpu(pid)
+    return {"adapter": adapter, "postgresql": postgresql}
+
+
+SERVER_PID: dict = {}  # set once the server runs, so that every phase can account its CPU
+
+
 def _get(port: int, path: str) -> dict:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("GET", path, headers=AUTH)
@@ -315,21 +359,29 @@ def _client(args) -> dict:
         t.start()
     for t in pool:
         t.join()
-    return {"latencies": latencies, "statuses": statuses}
+    return {"latencies": latencies, "statuses": statuses, "cpu_seconds": time.process_time()}
 
 
 def load(port: int, path: str, setup: Setup, *, seconds: float, processes: int, threads: int) -> dict:
     """Concurrent clients POSTing for `seconds`; accepted per second and latency percentiles."""
+    before = cpu_snapshot(SERVER_PID.get("pid"))
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.map(_client, [(port, path, seconds, threads, i + 1, setup, dict(AUTH)) for i in range(processes)])
+    after = cpu_snapshot(SERVER_PID.get("pid"))
     latencies = [x for r in results for x in r["latencies"]]
     statuses: dict = {}
     for r in results:
         for status, n in r["statuses"].items():
             statuses[str(status)] = statuses.get(str(status), 0) + n
     accepted = sum(n for s, n in statuses.items() if s in ("200", "201"))
+    cpu = {"client": sum(r["cpu_seconds"] for r in results),
+           **{part: after[part] - before[part] for part in ("adapter", "postgresql")}}
+    requests = max(len(latencies), 1)
     return {"accepted_per_second": round(accepted / seconds, 1), "requests": len(latencies), "statuses": statuses,
-            "latency_ms": percentiles(latencies), "clients": processes * threads}
+            "latency_ms": percentiles(latencies), "clients": processes * threads,
+            # CPU per request by part: the load generator's share shows whether it limits the figure.
+            "cpu_ms_per_request": {part: round(1000 * used / requests, 2) for part, used in cpu.items()},
+            "client_cpu_share": round(cpu["client"] / max(sum(cpu.values()), 1e-9), 3)}
 
 
 # ---------------------------------------------------------------- polling
@@ -395,12 +447,15 @@ def run(args) -> dict:
         load_directory(database_url, workdir, region_units=40, municipal_units=20, members=4)
         port = free_port()
         server = start_server(database_url, port, args.workers, workdir)
+        SERVER_PID["pid"] = server.pid
         AUTH["Authorization"] = f"Bearer {operator_token(database_url, workdir)}"
         try:
             setup = prepare(port)
             load(port, "/fhir/Communication", setup, seconds=3, processes=args.processes, threads=args.threads)  # warm-up
             figures["baseline"] = load(port, "/bench/baseline", setup, seconds=seconds, processes=args.processes, threads=args.threads)
             figures["ingest_empty"] = load(port, "/fhir/Communication", setup, seconds=seconds, processes=args.processes, threads=args.threads)
+            if args.ingest_only:
+                return _ingest_summary(figures)
             figures["process_message"] = load(port, "/fhir/$process-message", setup, seconds=seconds, processes=args.processes,
                                               threads=args.threads)
             poll_inbox = "HealthcareService/bench-poll-inbox"
@@ -421,34 +476,48 @@ def run(args) -> dict:
         finally:
             server.terminate()
             server.wait(30)
-    base = figures["baseline"]["accepted_per_second"] or 1
+    _ingest_summary(figures)
     empty = figures["ingest_empty"]["accepted_per_second"]
-    figures["summary"] = {
-        "ingest_fraction_of_baseline": round(empty / base, 3),
-        "ingest_per_second": empty,
+    figures["summary"].update({
         "process_message_vs_restful": round(figures["process_message"]["accepted_per_second"] / (empty or 1), 3),
         "ingest_with_large_vs_empty": round(figures[f"ingest_with_{large}"]["accepted_per_second"] / (empty or 1), 3),
         "polling_p95_ms_server_10k": figures["polling_10k"]["server_latency_ms"]["p95"],
         f"polling_p95_ms_server_{large}": figures[f"polling_{large}"]["server_latency_ms"]["p95"],
         "worker_peak_rss_mb_max": max(figures["worker_peak_rss_mb"] or [0]),
-    }
+    })
+    return figures
+
+
+def _ingest_summary(figures: dict) -> dict:
+    base = figures["baseline"]["accepted_per_second"] or 1
+    empty = figures["ingest_empty"]["accepted_per_second"]
+    figures["summary"] = {"ingest_fraction_of_baseline": round(empty / base, 3), "ingest_per_second": empty}
     return figures
 
 
 def table(figures: dict) -> str:
     """The figures as a plain table."""
     s = figures["summary"]
-    large = [k for k in figures if k.startswith("polling_") and k != "polling_10k"][0].split("_")[1]
     rows = [
         ("database / mode / workers", f"{figures['database']} / {figures['mode']} / {figures['workers']}"),
-        ("Tasks stored when polling", f"{figures['bulk_10k']['tasks_stored']} / {figures[f'bulk_{large}']['tasks_stored']}"),
-        ("items per page (10k / large)", f"{figures['polling_10k']['items_per_page_mean']} / {figures[f'polling_{large}']['items_per_page_mean']}"),
         ("baseline accepted/s", figures["baseline"]["accepted_per_second"]),
         ("ingest accepted/s (empty)", figures["ingest_empty"]["accepted_per_second"]),
         ("ingest / baseline", s["ingest_fraction_of_baseline"]),
+        ("ingest latency p50/p95/p99 ms", "/".join(str(v) for v in figures["ingest_empty"]["latency_ms"].values())),
+        *[(f"{phase} CPU ms per request: client/adapter/postgresql (client share)",
+           "/".join(str(v) for v in figures[phase]["cpu_ms_per_request"].values()) + f" ({figures[phase]['client_cpu_share']})")
+          for phase in ("baseline", "ingest_empty")],
+    ]
+    if "polling_10k" not in figures:
+        return _aligned(rows)
+    large = [k for k in figures if k.startswith("polling_") and k != "polling_10k"][0].split("_")[1]
+    rows = rows[:1] + [
+        ("Tasks stored when polling", f"{figures['bulk_10k']['tasks_stored']} / {figures[f'bulk_{large}']['tasks_stored']}"),
+        ("items per page (10k / large)", f"{figures['polling_10k']['items_per_page_mean']} / {figures[f'polling_{large}']['items_per_page_mean']}"),
+        *rows[1:4],
         ("$process-message accepted/s (and / RESTful ingest)",
          f"{figures['process_message']['accepted_per_second']} ({s['process_message_vs_restful']})"),
-        ("ingest latency p50/p95/p99 ms", "/".join(str(v) for v in figures["ingest_empty"]["latency_ms"].values())),
+        *rows[4:],
         (f"ingest accepted/s ({large} Tasks)", figures[f"ingest_with_{large}"]["accepted_per_second"]),
         (f"ingest {large} / empty", s["ingest_with_large_vs_empty"]),
         ("poll 10k server p50/p95/p99 ms", "/".join(str(v) for v in figures["polling_10k"]["server_latency_ms"].values())),
@@ -466,6 +535,10 @@ def table(figures: dict) -> str:
             (f"delivery {run_name}: rows, delivered, missing, repeats, dead, 503s",
              f"{d['rows']}, {d['delivered']}, {d['missing']}, {d['repeats']}, {d['dead']}, {d['receiver_transient_failures']}"),
         ])
+    return _aligned(rows)
+
+
+def _aligned(rows: list[tuple]) -> str:
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
@@ -479,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="client threads per process")
     parser.add_argument("--skip-delivery", action="store_true", help="leave out the delivery phase")
+    parser.add_argument("--ingest-only", action="store_true", help="the baseline and RESTful ingest only (for profiling)")
     args = parser.parse_args(argv)
     figures = run(args)
     print(table(figures))

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text, update
 
 from adapter.db import as_utc
 from adapter.delivery.models import OutboxAttempt, OutboxEntry
+from adapter.writes import insert_later
 
 CHANNEL = "mc_outbox"
 OUTBOX = OutboxEntry.__table__
@@ -47,7 +48,7 @@ def enqueue(session, *, deliveries: list[Delivery], now: datetime) -> list[str]:
         "message": d.message, "sender": d.sender, "recipient": d.recipient, "item_id": d.item_id,
         "state": "pending", "created_at": now, "queued_at": now, "available_at": now, "attempts": 0,
     } for d in deliveries]
-    session.connection().execute(OUTBOX.insert(), rows)
+    insert_later(session.connection(), OUTBOX, rows)
     _wake_workers(session)
     return [r["id"] for r in rows]
 

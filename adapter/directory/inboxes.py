@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from adapter.directory.models import InboxEntry, InboxMember
 from adapter.errors import Issue, UnprocessableResource
 
 INBOX_TYPES = ("Practitioner", "HealthcareService")
 _CACHE = "mc_inboxes"
+# Built once: a statement built per call costs more Python than its database round trip.
+_ENTRIES = select(InboxEntry.__table__).where(InboxEntry.__table__.c.reference.in_(bindparam("references", expanding=True)))
+_MEMBER = select(InboxMember.__table__.c.inbox).where(
+    InboxMember.__table__.c.inbox == bindparam("inbox"), InboxMember.__table__.c.practitioner_id == bindparam("practitioner_id"))
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,7 @@ def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
     cache = ctx.session.info.setdefault(_CACHE, {})
     missing = sorted({r for r in references if r not in cache})
     if missing:
-        table = InboxEntry.__table__
-        for row in ctx.session.connection().execute(select(table).where(table.c.reference.in_(missing))):
+        for row in ctx.session.connection().execute(_ENTRIES, {"references": missing}):
             cache[row.reference] = Inbox(row.reference, row.kind, row.party, row.active, row.organization_id,
                                          row.organization_hsa_id, frozenset(row.providers.split()), row.endpoint)
     return {r: cache[r] for r in references if r in cache}
@@ -53,6 +56,11 @@ def existing_inboxes(resource_type: str):
         found = load_inboxes(ctx, [f"{resource_type}/{i}" for i in ids])
         return {ref.split("/", 1)[1] for ref in found}
     return exists_many
+
+
+def prefetch_inboxes(ctx, references: list[str]) -> None:
+    """Load every inbox a write names, personal and shared, in one query (a reference prefetcher)."""
+    load_inboxes(ctx, [r for r in references if r.partition("/")[0] in INBOX_TYPES])
 
 
 def resolve_inbox(ctx, reference, *, expression: str) -> Inbox:
@@ -70,7 +78,5 @@ def resolve_inbox(ctx, reference, *, expression: str) -> Inbox:
 
 def is_member(ctx, *, practitioner_id: str, inbox: Inbox) -> bool:
     """True when the user has an active role listing the shared inbox (PractitionerRole.healthcareService)."""
-    table = InboxMember.__table__
     return ctx.session.connection().execute(
-        select(table.c.inbox).where(table.c.inbox == inbox.reference, table.c.practitioner_id == practitioner_id)
-    ).first() is not None
+        _MEMBER, {"inbox": inbox.reference, "practitioner_id": practitioner_id}).first() is not None

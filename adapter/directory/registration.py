@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapter.directory import lifecycle, profiles, readmodel
-from adapter.directory.inboxes import existing_inboxes
+from adapter.directory.inboxes import existing_inboxes, prefetch_inboxes
 from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import HSA_ID, INBOX_ID
 
@@ -37,6 +37,7 @@ def _both(first, second):
 
 def register(registry: Registry) -> None:
     """Serve Organization, Practitioner, PractitionerRole and HealthcareService, and `$merge`."""
+    registry.add_reference_prefetcher(prefetch_inboxes)
     registry.add_resource(ResourceDefinition(
         name="Organization",
         search_params=_params(

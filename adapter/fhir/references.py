@@ -88,6 +88,10 @@ def resolve_references(ctx, resource: dict, *, pending: set[str] = frozenset()) 
             literal[target_type].append((target_id, f"{expression}.reference"))
 
     _walk(resource, resource["resourceType"], visit)
+    if literal:
+        named = [f"{target_type}/{i}" for target_type, wanted in literal.items() for i, _ in wanted]
+        for prefetch in ctx.registry.reference_prefetchers:
+            prefetch(ctx, named)
     for target_type, wanted in literal.items():
         ids = [i for i, _ in wanted]
         definition = ctx.registry.resource(target_type)

@@ -113,6 +113,9 @@ class Registry:
         self.system_operations: dict[str, SystemOperation] = {}
         # CapabilityStatement.rest.messaging entries a domain declares (e.g. $process-message's events).
         self.messaging: list[Callable] = []  # (base_url) -> dict
+        # Loaders of what a write's references name, called once with all of them before they are
+        # checked, so that a domain answers every type it owns in one query (e.g. both inbox types).
+        self.reference_prefetchers: list[Callable] = []  # (ctx, ["Type/id", ...]) -> None
 
     def on(self, event: str, listener: Callable) -> None:
         """Call `listener(ctx, **details)` when a domain emits `event` (e.g. "unit-merged")."""
@@ -138,6 +141,10 @@ class Registry:
     def add_deliverer(self, kind: str, deliverer: Callable) -> None:
         """Deliver outbox rows of `kind` with `deliverer` (adapter/delivery/worker.py)."""
         self.deliverers[kind] = deliverer
+
+    def add_reference_prefetcher(self, prefetcher: Callable) -> None:
+        """Call `prefetcher(ctx, references)` with every literal reference of a write, before they are checked."""
+        self.reference_prefetchers.append(prefetcher)
 
     def resource(self, name: str) -> ResourceDefinition | None:
         """The definition of a served type, or None."""

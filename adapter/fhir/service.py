@@ -18,6 +18,7 @@ from adapter.fhir.references import normalise_identifiers, resolve_references
 from adapter.fhir.registry import ResourceDefinition
 from adapter.fhir.search import search_ids
 from adapter.fhir.store import Stored
+from adapter.writes import insert_later
 
 
 def definition_for(ctx, resource_type: str) -> ResourceDefinition:
@@ -80,9 +81,9 @@ def write(ctx, *, definition: ResourceDefinition, resource: dict, resource_id: s
         base_url=ctx.config.fhir_base_url,
     )
     if previous is None and definition.records_origin and ctx.caller.kind == "client":
-        ctx.session.connection().execute(ResourceOrigin.__table__.insert().values(
+        insert_later(ctx.session.connection(), ResourceOrigin.__table__, [dict(
             resource_type=definition.name, resource_id=resource_id,
-            organization_hsa_id=ctx.caller.organization_hsa_id, client_id=ctx.caller.client_name))
+            organization_hsa_id=ctx.caller.organization_hsa_id, client_id=ctx.caller.client_name)])
     if definition.after_write is not None:
         definition.after_write(ctx, resource, previous.as_dict() if previous else None)
     return stored

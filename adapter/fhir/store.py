@@ -15,6 +15,7 @@ from adapter.fhir.indexing import index_rows
 from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex, UniqueIdentifier
 from adapter.fhir.registry import ResourceDefinition
 from adapter.identifiers import canonical_system
+from adapter.writes import insert_later
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def persist(
     owner = {"resource_type": definition.name, "id": resource_id}
     connection = session.connection()
     if previous is None:
-        connection.execute(RESOURCE.insert().values(**owner, version=version, last_updated=now, content=content))
+        insert_later(connection, RESOURCE, [{**owner, "version": version, "last_updated": now, "content": content}])
     else:
         result = connection.execute(
             RESOURCE.update()
@@ -159,10 +160,10 @@ def persist(
             )
     if previous is not None:
         # `resource` holds the current version; history keeps the versions it superseded.
-        connection.execute(VERSION.insert().values(
-            **owner, version=previous.version, last_updated=previous.last_updated,
-            method="POST" if previous.version == 1 else "PUT", content=previous.content,
-        ))
+        insert_later(connection, VERSION, [{
+            **owner, "version": previous.version, "last_updated": previous.last_updated,
+            "method": "POST" if previous.version == 1 else "PUT", "content": previous.content,
+        }])
     if definition.generic_index:
         _reindex(session, definition=definition, resource=resource, base_url=base_url, replace=previous is not None)
     _claim_unique_identifiers(session, definition=definition, resource=resource, replace=previous is not None)
@@ -187,7 +188,7 @@ def persist_new_many(session: Session, *, definition: ResourceDefinition, resour
         rows.append({"resource_type": definition.name, "id": resource["id"], "version": 1, "last_updated": now, "content": content})
         stored_list.append(Stored(definition.name, resource["id"], 1, now, content))
     connection = session.connection()
-    connection.execute(RESOURCE.insert(), rows)
+    insert_later(connection, RESOURCE, rows)
     for resource in resources:
         if definition.generic_index:
             _reindex(session, definition=definition, resource=resource, base_url=base_url, replace=False)
@@ -207,8 +208,7 @@ def _reindex(session: Session, *, definition: ResourceDefinition, resource: dict
                 table.delete().where(table.c.resource_type == definition.name, table.c.resource_id == resource["id"])
             )
     for table, rows in zip(tables, index_rows(definition, resource, base_url=base_url)):
-        if rows:
-            connection.execute(table.insert(), rows)
+        insert_later(connection, table, rows)
 
 
 def unique_identifiers(definition: ResourceDefinition, resource: dict) -> list[tuple[str, str]]:
@@ -241,8 +241,8 @@ def _claim_unique_identifiers(session: Session, *, definition: ResourceDefinitio
     if wanted:
         # The primary key guarantees uniqueness under concurrent writers; the check above
         # only makes the usual case's message clear.
-        session.connection().execute(
-            UniqueIdentifier.__table__.insert(),
+        insert_later(
+            session.connection(), UniqueIdentifier.__table__,
             [
                 {"resource_type": definition.name, "system": s, "value": v, "resource_id": resource["id"]}
                 for s, v in wanted

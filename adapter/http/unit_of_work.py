@@ -31,6 +31,7 @@ class AppState:
     clock: Callable[[], datetime]
     issuers: dict = field(default_factory=dict)  # issuer URL -> adapter.auth.oidc.Issuer
     jwks: object = None  # adapter.auth.oidc.JwksCache
+    verified_tokens: object = None  # adapter.auth.verified.VerifiedTokens
     _keys: dict[str, str] = field(default_factory=dict)
 
     def key(self, name: str) -> str:

@@ -40,6 +40,7 @@ from adapter.inbox import rules
 from adapter.inbox.items import kinds_of
 from adapter.inbox.models import FeedCounter, InboxItem
 from adapter.mappings import codes
+from adapter.writes import insert_later
 
 FEED_PARAMS = {"owner", "status", "code", "folder", "due", "assignee", "focus", "_lastUpdated", "_count", "_cursor", "_format"}
 
@@ -109,12 +110,20 @@ def project_item(ctx, task: dict, previous: dict | None) -> None:
     )
 
 
+# PostgreSQL takes a new item's feed position as the row is inserted: no round trip of its own.
+_POSITION_SQL = {"feed_xid": "pg_current_xact_id()::text::bigint", "feed_pos": "nextval('inbox_feed_seq')"}
+
+
 def project_new_items(ctx, tasks: list[dict]) -> None:
-    """The inbox rows of new Tasks, one statement for all (Task `after_write_many`)."""
-    positions = next_positions(ctx.session, len(tasks))
-    rows = [{**projection(task), "task_id": task["id"], "feed_xid": xid, "feed_pos": pos}
-            for task, (xid, pos) in zip(tasks, positions)]
-    ctx.session.connection().execute(InboxItem.__table__.insert(), rows)
+    """The inbox rows of new Tasks, sent with the transaction's other inserts (Task `after_write_many`)."""
+    connection = ctx.session.connection()
+    rows = [{**projection(task), "task_id": task["id"]} for task in tasks]
+    if connection.dialect.name == "postgresql":
+        insert_later(connection, InboxItem.__table__, rows, computed=_POSITION_SQL)
+        return
+    for row, (xid, pos) in zip(rows, next_positions(ctx.session, len(tasks))):
+        row.update(feed_xid=xid, feed_pos=pos)
+    insert_later(connection, InboxItem.__table__, rows)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 
 from adapter.auth import visibility
 from adapter.directory import shapes
@@ -23,6 +23,7 @@ from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_in
 from adapter.messaging import delivery, exchange, parties
 from adapter.messaging.models import JournalForward, Message
 from adapter.messaging.policy import FlowPolicy
+from adapter.writes import insert_later
 
 CATEGORY = code_system_url("message-category")
 
@@ -85,16 +86,18 @@ def _message_key(resource: dict) -> tuple[str, str, str] | None:
     return None
 
 
+_BY_KEY = select(Message.__table__.c.communication_id, Message.__table__.c.content_hash).where(
+    Message.__table__.c.sender == bindparam("sender"), Message.__table__.c.system == bindparam("system"),
+    Message.__table__.c.value == bindparam("value"))
+
+
 def find_original(ctx, resource: dict) -> Stored | None:
     """A retry of a stored message: the original (200). The same key with other content: 409."""
     key = _message_key(resource)
     if key is None:
         return None
-    table = Message.__table__
     row = ctx.session.connection().execute(
-        select(table.c.communication_id, table.c.content_hash)
-        .where(table.c.sender == key[0], table.c.system == key[1], table.c.value == key[2])
-    ).first()
+        _BY_KEY, {"sender": key[0], "system": key[1], "value": key[2]}).first()
     if row is None:
         return None
     if row.content_hash != content_hash(resource):
@@ -256,12 +259,12 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
     sender_ref, system, value = _message_key(resource)
     flagged = _flag(resource, "save-to-journal")
     connection = ctx.session.connection()
-    connection.execute(Message.__table__.insert().values(
+    insert_later(connection, Message.__table__, [dict(
         communication_id=stored.id, sender=sender_ref, system=system, value=value, content_hash=digest,
         thread_id=route.thread_id or stored.id, save_to_journal=flagged,
-    ))
+    )])
     if flagged:
-        connection.execute(JournalForward.__table__.insert().values(communication_id=stored.id, queued_at=ctx.clock(), state="pending"))
+        insert_later(connection, JournalForward.__table__, [dict(communication_id=stored.id, queued_at=ctx.clock(), state="pending")])
     items = create_items(ctx, items=[
         NewItem(
             owner=recipient.reference, kind=route.item_kind, focus=stored.reference, requester=route.requester,

@@ -1,0 +1,132 @@
+"""Deferred inserts: the rows a transaction appends go to the database together, in one statement.
+
+A message writes to eight tables (its resource, three search indexes, the message key, the inbox
+Tasks, their feed rows, the outbox, the audit). Sent one by one, every insert is a round trip
+and a statement for SQLAlchemy, psycopg and PostgreSQL to prepare; together they were most of
+an ingest request's cost (issue #17). `insert_later` queues rows on the connection instead, and
+they are sent
+
+- before any other statement runs on that connection (so every read, update and delete sees
+  them exactly as if they had been inserted at once: the order of effects is kept),
+- before the transaction commits, and before a savepoint starts;
+- and dropped when the transaction, or the savepoint they were queued under, rolls back.
+
+On PostgreSQL the queued rows of every table are one statement: each table's rows travel as one
+JSON parameter, read with `json_populate_recordset`, and each insert is a data-modifying CTE.
+The statement's text depends only on which tables and columns are queued, so psycopg prepares
+it once. On SQLite (in-process, no round trips) each table's rows are one `executemany`.
+
+A constraint violation (a concurrent writer's duplicate key) surfaces at the flush instead of
+at the insert; it is still inside the request's transaction, and mapped as before (409).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from sqlalchemy import Table, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import RollbackToSavepointClause
+
+_PENDING = "mc_pending_inserts"
+_FLUSHING = "mc_flushing_inserts"
+
+
+def insert_later(connection: Connection, table: Table, rows: list[dict], *, computed: dict[str, str] | None = None) -> None:
+    """Queue `rows` for `table` on this connection; they are sent before anything else runs.
+
+    `computed` names columns whose value PostgreSQL computes as the rows are inserted (an SQL
+    expression, e.g. the feed's `nextval`); it is for PostgreSQL only.
+    """
+    if not rows:
+        return
+    if computed and connection.dialect.name != "postgresql":
+        raise ValueError("computed columns are for PostgreSQL")
+    connection.info.setdefault(_PENDING, []).append((table, rows, tuple(sorted((computed or {}).items()))))
+
+
+def flush(connection: Connection) -> None:
+    """Send the queued rows now (one statement on PostgreSQL)."""
+    pending = connection.info.pop(_PENDING, None)
+    if not pending:
+        return
+    connection.info[_FLUSHING] = True
+    try:
+        if connection.dialect.name == "postgresql":
+            _flush_postgresql(connection, _grouped(pending))
+        else:
+            for table, _columns, _computed, rows in _grouped(pending):
+                connection.execute(table.insert(), rows)
+    finally:
+        connection.info.pop(_FLUSHING, None)
+
+
+def discard(connection: Connection) -> None:
+    """Forget the queued rows (their transaction or savepoint rolled back)."""
+    connection.info.pop(_PENDING, None)
+
+
+def install(engine: Engine) -> None:
+    """Flush before every other statement and before commit; discard on rollback."""
+    event.listen(engine, "before_execute", _before_execute)
+    event.listen(engine, "commit", flush)
+    event.listen(engine, "savepoint", lambda connection, _name: flush(connection))
+    event.listen(engine, "rollback", discard)
+    event.listen(engine, "rollback_savepoint", lambda connection, _name, _context: discard(connection))
+    event.listen(engine.pool, "checkin", _forget_on_checkin)
+
+
+def _forget_on_checkin(_dbapi_connection, connection_record) -> None:
+    # A connection back in the pool carries nothing into the next checkout.
+    if connection_record is not None:
+        connection_record.info.pop(_PENDING, None)
+
+
+def _before_execute(connection, clauseelement, multiparams, params, execution_options):
+    if connection.info.get(_FLUSHING) or _PENDING not in connection.info:
+        return
+    if isinstance(clauseelement, RollbackToSavepointClause):
+        discard(connection)
+        return
+    flush(connection)
+
+
+def _grouped(pending: list) -> list[tuple[Table, tuple[str, ...], tuple, list[dict]]]:
+    """Rows by (table, column set, computed columns), in first-queued order: one insert per group."""
+    groups: dict[tuple, tuple[Table, tuple[str, ...], tuple, list[dict]]] = {}
+    for table, rows, computed in pending:
+        for row in rows:
+            columns = tuple(row)
+            groups.setdefault((table.name, columns, computed), (table, columns, computed, []))[3].append(row)
+    return list(groups.values())
+
+
+def _json_value(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"cannot queue a {type(value).__name__}")
+
+
+def _flush_postgresql(connection: Connection, groups) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    inserts, params = [], {}
+    for position, (table, columns, computed, rows) in enumerate(groups):
+        targets = ", ".join([quote(c) for c in columns] + [quote(c) for c, _ in computed])
+        values = ", ".join([quote(c) for c in columns] + [expression for _, expression in computed])
+        inserts.append(f"INSERT INTO {quote(table.name)} ({targets}) SELECT {values} "
+                       f"FROM json_populate_recordset(NULL::{quote(table.name)}, CAST(:p{position} AS json))")
+        params[f"p{position}"] = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+    if len(inserts) == 1:
+        sql = inserts[0]
+    else:  # each insert a data-modifying CTE: all run, exactly once, in one statement
+        sql = "WITH " + ", ".join(f"w{i} AS ({insert})" for i, insert in enumerate(inserts)) + " SELECT 1"
+    statement = _STATEMENTS.get(sql)
+    if statement is None:  # few shapes occur (tables and columns queued together); parse each once
+        statement = text(sql)
+        if len(_STATEMENTS) < 1000:
+            _STATEMENTS[sql] = statement
+    connection.execute(statement, params)
+
+
+_STATEMENTS: dict[str, object] = {}

@@ -1,0 +1,127 @@
+"""Deferred inserts (adapter/writes.py): queued rows behave exactly as rows inserted at once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from adapter.bench.baseline import BaselineRow
+from adapter.db import make_engine
+from adapter.fhir.models import TokenIndex
+from adapter.writes import insert_later
+
+BASELINE = BaselineRow.__table__
+TOKENS = TokenIndex.__table__
+
+
+@pytest.fixture
+def engine(database_url, clean_database):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _count(connection, table) -> int:
+    return connection.execute(select(func.count()).select_from(table)).scalar()
+
+
+def _token(value: str) -> dict:
+    return {"resource_type": "Test", "resource_id": value, "param": "code", "system": "", "value": value}
+
+
+def test_a_read_after_queued_inserts_sees_them(engine):
+    with engine.begin() as connection:
+        insert_later(connection, BASELINE, [{"content": "a"}, {"content": "b"}])
+        assert _count(connection, BASELINE) == 2
+
+
+def test_queued_inserts_of_several_tables_are_committed(engine):
+    with engine.begin() as connection:
+        insert_later(connection, BASELINE, [{"content": "a"}])
+        insert_later(connection, TOKENS, [_token("x"), _token("y")])
+    with engine.connect() as connection:
+        assert (_count(connection, BASELINE), _count(connection, TOKENS)) == (1, 2)
+
+
+def test_on_postgresql_the_queued_rows_of_every_table_are_one_statement(engine, postgresql_only):
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with engine.begin() as connection:
+        insert_later(connection, BASELINE, [{"content": "a"}, {"content": "b"}])
+        insert_later(connection, TOKENS, [_token("x")])
+        insert_later(connection, BASELINE, [{"content": "c"}])
+    assert len(statements) == 1 and statements[0].startswith("WITH")
+    with engine.connect() as connection:
+        assert sorted(connection.execute(select(BASELINE.c.content)).scalars()) == ["a", "b", "c"]
+
+
+def test_a_rolled_back_transaction_leaves_no_queued_row_behind(engine):
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        insert_later(connection, BASELINE, [{"content": "lost"}])
+        transaction.rollback()
+        with connection.begin():
+            insert_later(connection, BASELINE, [{"content": "kept"}])
+    with engine.connect() as connection:
+        assert list(connection.execute(select(BASELINE.c.content)).scalars()) == ["kept"]
+
+
+def test_a_rolled_back_savepoint_drops_only_the_rows_queued_under_it(engine):
+    with engine.begin() as connection:
+        insert_later(connection, BASELINE, [{"content": "before"}])
+        savepoint = connection.begin_nested()
+        insert_later(connection, BASELINE, [{"content": "inside"}])
+        savepoint.rollback()
+        insert_later(connection, BASELINE, [{"content": "after"}])
+    with engine.connect() as connection:
+        assert sorted(connection.execute(select(BASELINE.c.content)).scalars()) == ["after", "before"]
+
+
+def test_a_duplicate_key_surfaces_at_commit_and_nothing_is_stored(engine):
+    row = {"resource_type": "Patient", "id": "p1", "version": 1, "last_updated": "2026-11-24T09:00:00+00:00", "content": "{}"}
+    from adapter.fhir.models import ResourceRow
+    from adapter.db import utcnow
+
+    row["last_updated"] = utcnow()
+    with engine.begin() as connection:
+        insert_later(connection, ResourceRow.__table__, [row])
+    with pytest.raises(IntegrityError):
+        with engine.begin() as connection:
+            insert_later(connection, BASELINE, [{"content": "with the duplicate"}])
+            insert_later(connection, ResourceRow.__table__, [dict(row)])
+    with engine.connect() as connection:
+        assert _count(connection, BASELINE) == 0
+
+
+def test_computed_columns_are_for_postgresql_and_take_their_value_on_insert(engine, is_postgresql):
+    with engine.begin() as connection:
+        if not is_postgresql:
+            with pytest.raises(ValueError):
+                insert_later(connection, BASELINE, [{"content": "x"}], computed={"id": "1"})
+            return
+        insert_later(connection, BASELINE, [{"content": "x"}], computed={"id": "41 + 1"})
+        assert connection.execute(text("SELECT id FROM bench_baseline")).scalar() == 42
+
+
+def test_a_pooled_connection_is_not_pinged_on_every_checkout(engine, postgresql_only):
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    for _ in range(3):
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 2"))
+    assert statements == ["SELECT 2"] * 3
+
+
+def test_a_connection_the_server_closed_is_replaced_before_any_statement_runs(engine, postgresql_only, database_url):
+    import time
+
+    import psycopg
+
+    with engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    time.sleep(0.2)  # the server's FIN reaches the pooled socket
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar() != pid
