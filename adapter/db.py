@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine, create_engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from adapter import writes
@@ -79,7 +79,7 @@ def _check_pooled_connections(engine: Engine) -> None:
     `pg_terminate_backend`) has something to read on its socket (the FIN or the server's
     error), which a zero-timeout `select` sees without asking the server. Only such a
     connection, or one idle for longer than IDLE_PING_SECONDS, is pinged; a failed ping makes
-    the pool replace it (DisconnectionError), so the request never runs on a dead connection.
+    the pool replace it (InvalidatePoolError), so the request never runs on a dead connection.
     """
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_connection, record):
@@ -94,7 +94,9 @@ def _check_pooled_connections(engine: Engine) -> None:
         try:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # any failure means the connection cannot be used
-            raise DisconnectionError("a pooled connection was closed by the server") from exc
+            # The server closed one: after a restart every connection pooled before it is dead
+            # too, so all of them are replaced (as pool_pre_ping does), not one per request.
+            raise InvalidatePoolError("a pooled connection was closed by the server") from exc
 
 
 def _has_input(dbapi_connection) -> bool:

@@ -14,6 +14,8 @@
 6. Ingest again with the large store, and each worker's peak resident memory.
 7. Delivery (adapter/bench/delivery.py): samverkan inboxes get an Endpoint at a local receiver;
    ingest runs beside two `mc-adapter worker` processes, then again with 20% transient failures.
+8. Peer (adapter/bench/peer.py, when `sekmet` is installed): the sandbox beside sekmet-fhir on
+   SQLite, alternating rounds of 1 KB POSTs.
 
 Every request carries the sandbox operator's token (`mc-adapter token --operator`).
 
@@ -476,6 +478,10 @@ def run(args) -> dict:
         finally:
             server.terminate()
             server.wait(30)
+    from adapter.bench.peer import peer_phase, sekmet_command
+
+    if not args.skip_peer and sekmet_command(args.sekmet):  # optional: only where sekmet-fhir is installed
+        figures["peer_sqlite"] = peer_phase(sekmet_command(args.sekmet))
     _ingest_summary(figures)
     empty = figures["ingest_empty"]["accepted_per_second"]
     figures["summary"].update({
@@ -526,6 +532,11 @@ def table(figures: dict) -> str:
         (f"poll {large} client p50/p95/p99 ms", "/".join(str(v) for v in figures[f"polling_{large}"]["client_latency_ms"].values())),
         ("worker peak RSS MB", ", ".join(str(v) for v in figures["worker_peak_rss_mb"])),
     ]
+    if "peer_sqlite" in figures:
+        peer = figures["peer_sqlite"]
+        rows.append(("SQLite, 1 KB POSTs: adapter / sekmet-fhir created/s (ratio; pairwise)",
+                     f"{peer['adapter_created_per_second']} / {peer['sekmet_created_per_second']} "
+                     f"({peer['adapter_vs_sekmet']}; {', '.join(map(str, peer['pairwise']))})"))
     for run_name, d in figures.get("delivery", {}).items():
         rows.extend([
             (f"delivery {run_name}: ingest/s, delivered/s", f"{d['ingest_accepted_per_second']} / {d['deliveries_per_second']}"),
@@ -552,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="client threads per process")
     parser.add_argument("--skip-delivery", action="store_true", help="leave out the delivery phase")
+    parser.add_argument("--sekmet", default=None, help="the sekmet-fhir executable for the peer phase (default: on PATH)")
+    parser.add_argument("--skip-peer", action="store_true", help="leave out the sekmet-fhir peer phase")
     parser.add_argument("--ingest-only", action="store_true", help="the baseline and RESTful ingest only (for profiling)")
     args = parser.parse_args(argv)
     figures = run(args)

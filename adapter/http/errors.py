@@ -7,7 +7,7 @@ import logging
 import uuid
 
 from flask import Flask, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from adapter import errors
@@ -103,8 +103,9 @@ def register_error_handlers(app: Flask) -> None:
         return outcome_response(issues, error.code or 500, headers)
 
     @app.errorhandler(OperationalError)
-    def _database_unavailable(error: OperationalError):
-        log.error("database error: %s", type(error.orig).__name__)
+    @app.errorhandler(DisconnectionError)
+    def _database_unavailable(error: OperationalError | DisconnectionError):
+        log.error("database error: %s", type(getattr(error, "orig", error)).__name__)
         return outcome_response([Issue("transient", "the database is unavailable; retry later")], 503)
 
     @app.errorhandler(Exception)
