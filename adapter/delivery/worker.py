@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError, DisconnectionError  # a lost connection: OperationalError, or no live one in the pool
+from sqlalchemy.exc import SQLAlchemyError  # a lost database: OperationalError, a pool with no live connection, an invalidated transaction
 
 from adapter.auth.caller import ADAPTER
 from adapter.context import Context
@@ -147,7 +147,7 @@ class Worker:
             return deliverer(entry, destination=destination, client=self.client, now=self.app.clock())
         except destinations.DestinationUnavailable as exc:
             return Attempted(PERMANENT, str(exc))
-        except (DBAPIError, DisconnectionError):
+        except SQLAlchemyError:
             return Attempted(TRANSIENT, "database unavailable while preparing the delivery")
         except Exception as exc:  # a bug in a deliverer must not stop the worker; the type only (no patient data)
             log.exception("delivery %s: deliverer failed with %s", entry.id, type(exc).__name__)
@@ -194,7 +194,7 @@ class Worker:
             try:
                 self.record(entry, attempted, duration_ms)
                 return
-            except (DBAPIError, DisconnectionError) as exc:
+            except SQLAlchemyError as exc:
                 if time.monotonic() + pause > deadline:
                     log.error("delivery %s: could not record attempt %d (%s)", entry.id, entry.attempt, type(exc).__name__)
                     return
@@ -245,7 +245,7 @@ class Worker:
                 done = self.run_once()
                 wait = 0.0 if done else self.seconds_until_due()
                 pause = 0.5
-            except (DBAPIError, DisconnectionError) as exc:
+            except SQLAlchemyError as exc:
                 log.warning("outbox: database unavailable (%s); retrying in %.1f s", type(exc).__name__, pause)
                 wait, pause = pause, min(pause * 2, 10.0)
             except Exception:  # a delivery thread never dies: a bug is logged, and the thread backs off
