@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from functools import lru_cache
 
 from sqlalchemy import Table, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import RollbackToSavepointClause
 
 _PENDING = "mc_pending_inserts"
@@ -121,12 +123,10 @@ def _flush_postgresql(connection: Connection, groups) -> None:
         sql = inserts[0]
     else:  # each insert a data-modifying CTE: all run, exactly once, in one statement
         sql = "WITH " + ", ".join(f"w{i} AS ({insert})" for i, insert in enumerate(inserts)) + " SELECT 1"
-    statement = _STATEMENTS.get(sql)
-    if statement is None:  # few shapes occur (tables and columns queued together); parse each once
-        statement = text(sql)
-        if len(_STATEMENTS) < 1000:
-            _STATEMENTS[sql] = statement
-    connection.execute(statement, params)
+    connection.execute(_statement(sql), params)
 
 
-_STATEMENTS: dict[str, object] = {}
+@lru_cache(maxsize=1024)
+def _statement(sql: str) -> TextClause:
+    """The parsed statement: few shapes occur (the tables and columns queued together)."""
+    return text(sql)

@@ -183,11 +183,6 @@ def access_token_caller(session, claims: dict) -> Caller:
     return client_caller(active_client(session, claims["sub"]), scopes=claims["scope"])
 
 
-def verify_access_token(session, token: str, *, token_endpoint: str, fhir_base: str, key: str) -> Caller:
-    """The caller of an access token this adapter issued, for an active client; else 401."""
-    claims = access_token_claims(token, token_endpoint=token_endpoint, fhir_base=fhir_base, key=key)
-    return access_token_caller(session, claims)
-
 
 def smart_configuration(*, token_endpoint: str, scopes: list[str]) -> dict:
     """`/.well-known/smart-configuration` for backend services."""

@@ -35,28 +35,12 @@ def sekmet_command(given: str | None = None) -> str | None:
     return shutil.which("sekmet")
 
 
-def _wait_for(port: int, path: str, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited before it served")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", path)
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"{what} did not start")
-
-
 def start_sekmet(command: str, workdir: str) -> tuple[subprocess.Popen, int]:
     """`sekmet serve` with its SQLite store in `workdir`."""
     port = bench.free_port()
     process = subprocess.Popen([command, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(port, "/fhir/metadata", process, "sekmet")
+    bench.wait_until_serving(port, process, "sekmet")
     return process, port
 
 

@@ -144,17 +144,25 @@ def start_server(database_url: str, port: int, workers: int, workdir: str) -> su
     process = subprocess.Popen(  # the delivery phase starts its own two workers
         [sys.executable, "-m", "adapter", "serve", "--sandbox", "--no-worker", "--port", str(port), "--workers", str(workers)],
         env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    wait_until_serving(port, process, "the adapter")
+    return process
+
+
+def wait_until_serving(port: int, process: subprocess.Popen, what: str, *, seconds: float = 120) -> None:
+    """Return once `GET /fhir/metadata` answers 200; exit the benchmark if `process` dies or never does."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited before it served")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/fhir/metadata")
             if connection.getresponse().status == 200:
-                return process
+                return
         except OSError:
             time.sleep(0.3)
     process.kill()
-    raise SystemExit("the adapter did not start")
+    raise SystemExit(f"{what} did not start")
 
 
 AUTH: dict = {}  # the sandbox operator's Authorization header, set once the server runs
@@ -480,8 +488,9 @@ def run(args) -> dict:
             server.wait(30)
     from adapter.bench.peer import peer_phase, sekmet_command
 
-    if not args.skip_peer and sekmet_command(args.sekmet):  # optional: only where sekmet-fhir is installed
-        figures["peer_sqlite"] = peer_phase(sekmet_command(args.sekmet))
+    sekmet = None if args.skip_peer else sekmet_command(args.sekmet)
+    if sekmet:  # optional: only where sekmet-fhir is installed
+        figures["peer_sqlite"] = peer_phase(sekmet)
     _ingest_summary(figures)
     empty = figures["ingest_empty"]["accepted_per_second"]
     figures["summary"].update({

@@ -7,8 +7,8 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from adapter.bench.baseline import BaselineRow
-from adapter.db import make_engine
-from adapter.fhir.models import TokenIndex
+from adapter.db import make_engine, utcnow
+from adapter.fhir.models import ResourceRow, TokenIndex
 from adapter.writes import insert_later
 
 BASELINE = BaselineRow.__table__
@@ -79,11 +79,7 @@ def test_a_rolled_back_savepoint_drops_only_the_rows_queued_under_it(engine):
 
 
 def test_a_duplicate_key_surfaces_at_commit_and_nothing_is_stored(engine):
-    row = {"resource_type": "Patient", "id": "p1", "version": 1, "last_updated": "2026-11-24T09:00:00+00:00", "content": "{}"}
-    from adapter.fhir.models import ResourceRow
-    from adapter.db import utcnow
-
-    row["last_updated"] = utcnow()
+    row = {"resource_type": "Patient", "id": "p1", "version": 1, "last_updated": utcnow(), "content": "{}"}
     with engine.begin() as connection:
         insert_later(connection, ResourceRow.__table__, [row])
     with pytest.raises(IntegrityError):
