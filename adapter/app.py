@@ -23,6 +23,8 @@ from adapter.results.registration import register as register_results
 from adapter.fhir.registry import Registry
 from adapter.fhir.store import install_cache_reset
 from adapter.fhir.validation import BaseDefinitions, ResourceValidator
+from adapter.fhir.conformance import register as register_conformance
+from adapter.fhir.profiles import Profiles
 from adapter.fhir.views import fhir_blueprint
 from adapter.http.errors import register_error_handlers
 from adapter.http.unit_of_work import AppState, close_session
@@ -37,6 +39,10 @@ def build_registry() -> Registry:
     register_results(registry)
     register_partner(registry)
     register_audit(registry)
+    register_conformance(registry)
+    profiles = Profiles.load()
+    for definition in registry.resources.values():
+        definition.profile_url = definition.profile_url or profiles.url_of(definition.name)
     return registry
 
 

@@ -75,11 +75,11 @@ def serve(host: str, port: int, workers: int | None, sandbox: bool, no_worker: b
     """Serve the adapter with gunicorn."""
     from adapter.server import AdapterServer
 
-    config = _config(sandbox=True if sandbox else None, workers=workers)
+    config = _config(sandbox=True if sandbox else None, workers=workers).bound_to(host, port)
     _prepare_database(config)
     if config.sandbox:
         _load_sandbox(config)
-    click.echo(f"mc-adapter on http://{host}:{port}/fhir (database {config.database_url.split('://')[0]}"
+    click.echo(f"mc-adapter on {config.fhir_base_url} (database {config.database_url.split('://')[0]}"
                f"{', sandbox' if config.sandbox else ''})", err=True)
     # On the embedded default the sandbox delivers too; PostgreSQL deployments run `mc-adapter worker`.
     AdapterServer(config, host=host, port=port, workers=config.workers,

@@ -18,7 +18,10 @@ class Config:
     """Everything the adapter reads from its environment, resolved once at start."""
 
     database_url: str = field(default_factory=lambda: f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}")
+    # The server's public root (`MC_PUBLIC_BASE_URL`); unset, `serve` uses the address it binds. A base
+    # that already ends in `/fhir` (HAPI's convention) is taken as the FHIR base itself.
     public_base_url: str = "http://127.0.0.1:8080"
+    public_base_url_configured: bool = False
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 32
     max_json_elements: int = 50_000
@@ -45,9 +48,24 @@ class Config:
     delivery_batch: int = 4  # small claims: a row waits for at most three deliveries before it
 
     @property
+    def server_base_url(self) -> str:
+        """The public root of the server (where `/auth/token` and `/.well-known` live), without `/fhir`."""
+        base = self.public_base_url.rstrip("/")
+        return base.removesuffix("/fhir")
+
+    @property
     def fhir_base_url(self) -> str:
-        """The public URL of the FHIR base (`<public base>/fhir`)."""
-        return self.public_base_url.rstrip("/") + "/fhir"
+        """The public URL of the FHIR base (`<public root>/fhir`), never `/fhir/fhir`."""
+        return self.server_base_url + "/fhir"
+
+    def bound_to(self, host: str, port: int) -> "Config":
+        """This configuration served at `host:port`: links follow the bound address unless a base is configured."""
+        if self.public_base_url_configured:
+            return self
+        shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return replace(self, public_base_url=f"http://{shown}:{port}")
 
     @property
     def is_sqlite(self) -> bool:
@@ -66,6 +84,7 @@ class Config:
             kwargs["database_url"] = _normalise_database_url(env["MC_DATABASE_URL"])
         if "MC_PUBLIC_BASE_URL" in env:
             kwargs["public_base_url"] = env["MC_PUBLIC_BASE_URL"].rstrip("/")
+            kwargs["public_base_url_configured"] = True
         for name, key in (
             ("max_body_bytes", "MC_MAX_BODY_BYTES"),
             ("max_json_depth", "MC_MAX_JSON_DEPTH"),

@@ -111,6 +111,12 @@ class UnsupportedMediaType(AdapterError):
     default_code = "not-supported"
 
 
+class NotAcceptable(AdapterError):
+    """The client accepts no format the adapter serves (HTTP 406)."""
+
+    default_code = "not-supported"
+
+
 class NotSupported(AdapterError):
     """A method or interaction the adapter does not offer (HTTP 405)."""
 

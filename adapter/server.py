@@ -29,13 +29,16 @@ class AdapterServer(BaseApplication):
 
     def _add_delivery_worker(self) -> None:
         """Run one `mc-adapter worker` beside the server, started and stopped with gunicorn's master."""
+        import os
         import subprocess
         import sys
 
         process: list = []
+        # The worker links to what the server serves (the bound address unless a base is configured).
+        env = {**os.environ, "MC_PUBLIC_BASE_URL": self.adapter_config.public_base_url}
 
         def start(_server) -> None:
-            process.append(subprocess.Popen([sys.executable, "-m", "adapter", "worker", "--threads", "2"]))
+            process.append(subprocess.Popen([sys.executable, "-m", "adapter", "worker", "--threads", "2"], env=env))
 
         def stop(_server) -> None:
             for child in process:

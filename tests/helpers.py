@@ -56,7 +56,7 @@ def put(client, path: str, resource, headers: dict | None = None):
 def search(client, query: str, headers: dict | None = None) -> list[dict]:
     response = client.get(f"/fhir/{query}", headers=headers or {})
     assert response.status_code == 200, response.get_json()
-    return [e["resource"] for e in response.get_json()["entry"] if e.get("search", {}).get("mode") == "match"]
+    return [e["resource"] for e in response.get_json().get("entry", []) if e.get("search", {}).get("mode") == "match"]
 
 
 def created(client, path: str, resource) -> dict:

@@ -14,7 +14,7 @@ PUBLIC_ENDPOINTS = {"fhir.metadata"}
 
 def token_endpoint() -> str:
     """The public URL of `POST /auth/token` (the audience of client assertions)."""
-    return unit_of_work.state().config.public_base_url.rstrip("/") + "/auth/token"
+    return unit_of_work.state().config.server_base_url + "/auth/token"
 
 
 def require_scope(resource_type: str, interaction: str) -> None:

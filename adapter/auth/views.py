@@ -42,8 +42,11 @@ def _token():
 
 
 def auth_blueprint() -> Blueprint:
-    """`/.well-known/smart-configuration` and `/auth/token`."""
+    """`/.well-known/smart-configuration` (at the root and under `/fhir`) and `/auth/token`."""
     bp = Blueprint("auth", __name__)
     bp.add_url_rule("/.well-known/smart-configuration", "smart_configuration", _smart_configuration, methods=["GET"])
+    # Also under the FHIR base, without a token: that is where SMART clients look (fhirclient, sekmet).
+    bp.add_url_rule("/fhir/.well-known/smart-configuration", "fhir_smart_configuration", _smart_configuration,
+                    methods=["GET"])
     bp.add_url_rule("/auth/token", "token", _token, methods=["POST"])
     return bp

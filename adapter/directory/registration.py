@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapter.directory import lifecycle, profiles, readmodel
 from adapter.directory.inboxes import existing_inboxes, prefetch_inboxes
-from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
+from adapter.fhir.registry import Operation, OperationParameter, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import HSA_ID, INBOX_ID
 
 R4 = "http://hl7.org/fhir/SearchParameter"
@@ -105,4 +105,9 @@ def register(registry: Registry) -> None:
         name="merge",
         handler=lifecycle.merge_operation,
         description="Merge this unit into the unit named by parameter 'successor': this unit and its inboxes close (MC-R31)",
+        parameters=(
+            OperationParameter("successor", "in", "Reference", "The unit this one merges into (by id or HSA-id identifier)",
+                               min=1, target_profile="http://hl7.org/fhir/StructureDefinition/Organization"),
+            OperationParameter("return", "out", "Organization", "The closed unit, with its successor recorded", min=1),
+        ),
     ))

@@ -30,7 +30,27 @@ def bundle(bundle_type: str, entries: list[str], *, links: list[dict] | None = N
         head["total"] = total
     if links:
         head["link"] = links
+    if not entries:
+        return _dumps(head)  # FHIR JSON has no empty arrays: no matches, no `entry`
     return _dumps(head)[:-1] + ',"entry":[' + ",".join(entries) + "]}"
+
+
+def warnings_outcome(messages: list[str]) -> dict | None:
+    """An OperationOutcome of warnings (ignored parameters, an omitted total), or None without any."""
+    if not messages:
+        return None
+    return {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "warning", "code": "not-supported" if m.startswith("ignored") else "informational", "diagnostics": m}
+        for m in messages]}
+
+
+def page_links(url: str, honoured: list[tuple[str, str]], *, cursor: str | None, next_cursor: str | None) -> list[dict]:
+    """`self` (the page as asked for, its cursor included) and, while more exists, `next`."""
+    own = [*honoured, ("_cursor", cursor)] if cursor else honoured
+    links = [{"relation": "self", "url": url + ("?" + urlencode(own) if own else "")}]
+    if next_cursor:
+        links.append({"relation": "next", "url": url + "?" + urlencode([*honoured, ("_cursor", next_cursor)])})
+    return links
 
 
 def searchset(
@@ -39,18 +59,17 @@ def searchset(
     base_url: str,
     resource_type: str,
     honoured: list[tuple[str, str]],
-    outcome: dict | None = None,
+    cursor: str | None = None,
+    warnings: list[str] = (),
 ) -> str:
-    """A searchset Bundle with `self` and, while more exists, `next` links."""
-    url = f"{base_url}/{resource_type}"
-    links = [{"relation": "self", "url": url + ("?" + urlencode(honoured) if honoured else "")}]
-    if page.next_cursor:
-        links.append({"relation": "next", "url": url + "?" + urlencode([*honoured, ("_cursor", page.next_cursor)])})
+    """A searchset Bundle: `self` and `next` links, `total` when known, matches, includes, warnings."""
+    links = page_links(f"{base_url}/{resource_type}", honoured, cursor=cursor, next_cursor=page.next_cursor)
     entries = [entry(s, base_url=base_url, extra={"search": {"mode": "match"}}) for s in page.matches]
     entries += [entry(s, base_url=base_url, extra={"search": {"mode": "include"}}) for s in page.included]
+    outcome = warnings_outcome([*warnings, *page.notes])
     if outcome is not None:
         entries.append(_dumps({"resource": outcome, "search": {"mode": "outcome"}}))
-    return bundle("searchset", entries, links=links)
+    return bundle("searchset", entries, links=links, total=page.total)
 
 
 def history(versions: list[Stored], *, base_url: str) -> str:

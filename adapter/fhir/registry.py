@@ -11,7 +11,7 @@ from typing import Callable
 
 # Every type supports these; they are served by the base itself.
 COMMON_SEARCH_PARAMS = ("_id", "_lastUpdated")
-RESULT_PARAMS = ("_count", "_sort", "_include", "_cursor", "_format", "_total")
+RESULT_PARAMS = ("_count", "_sort", "_include", "_cursor", "_format", "_total", "_summary", "_pretty")
 SORT_KEYS = ("_lastUpdated", "-_lastUpdated", "_id", "-_id")
 INTERACTIONS = ("read", "vread", "update", "create", "search-type", "history-instance")
 WITH_PATCH = INTERACTIONS + ("patch",)
@@ -66,6 +66,12 @@ class ResourceDefinition:
     records_origin: bool = False
     # Updates must name the version they change (428 without If-Match), e.g. inbox items.
     require_if_match: bool = False
+    # (ctx, id) -> Stored or None: a type served from elsewhere than the resource table (the
+    # conformance resources: StructureDefinition, ValueSet, ...) answers its own reads.
+    read_handler: Callable | None = None
+    # True for what is no one's data (conformance resources): any caller with a token reads it,
+    # whatever its scopes.
+    any_scope: bool = False
     interactions: tuple[str, ...] = INTERACTIONS
 
     @property
@@ -73,10 +79,32 @@ class ResourceDefinition:
         """Whether PUT to a new id creates (only types whose creates need no domain flow: the directory)."""
         return self.create_handler is None and "create" in self.interactions
 
+    def allowed_methods(self, level: str) -> tuple[str, ...]:
+        """The HTTP methods `/fhir/<type>` (level "type") or `/fhir/<type>/<id>` ("instance") answers (405's `Allow`)."""
+        offered = self.interactions
+        if level == "type":
+            pairs = (("GET", "search-type"), ("HEAD", "search-type"), ("POST", "create"), ("POST", "search-type"), ("PUT", "update"))
+        else:
+            pairs = (("GET", "read"), ("HEAD", "read"), ("PUT", "update"), ("PATCH", "patch"))
+        return tuple(dict.fromkeys(method for method, interaction in pairs if interaction in offered))
+
     @property
     def includes(self) -> tuple[str, ...]:
         """`_include` values: every reference search parameter."""
         return tuple(f"{self.name}:{p.name}" for p in self.search_params.values() if p.type == "reference")
+
+
+@dataclass(frozen=True)
+class OperationParameter:
+    """One parameter of an operation, as its OperationDefinition lists it."""
+
+    name: str
+    use: str  # "in" or "out"
+    type: str
+    documentation: str
+    min: int = 0
+    max: str = "1"
+    target_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,19 @@ class Operation:
     handler: Callable  # (ctx, resource_id, parameters dict) -> (status, body dict)
     description: str
     definition: str | None = None
+    parameters: tuple[OperationParameter, ...] = ()
+
+
+@dataclass(frozen=True)
+class TypeOperation:
+    """A type-level operation, `POST /fhir/<type>/$<name>` (e.g. `$validate`)."""
+
+    name: str
+    handler: Callable  # (ctx, definition, body dict) -> (status, body dict)
+    description: str
+    resource_types: tuple[str, ...] = ()  # () = every served type
+    definition: str | None = None
+    parameters: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +152,9 @@ class Registry:
         # (adapter/delivery). A domain that writes outbox rows of a kind registers its deliverer.
         self.deliverers: dict[str, Callable] = {}
         self.system_operations: dict[str, SystemOperation] = {}
+        self.type_operations: dict[str, TypeOperation] = {}
+        # Values computed once from the registry and the configuration (e.g. the conformance library).
+        self.derived: dict = {}
         # CapabilityStatement.rest.messaging entries a domain declares (e.g. $process-message's events).
         self.messaging: list[Callable] = []  # (base_url) -> dict
         # Loaders of what a write's references name, called once with all of them before they are
@@ -137,6 +181,10 @@ class Registry:
     def add_system_operation(self, operation: SystemOperation) -> None:
         """Serve `POST /fhir/$<name>`."""
         self.system_operations[operation.name] = operation
+
+    def add_type_operation(self, operation: TypeOperation) -> None:
+        """Serve `POST /fhir/<type>/$<name>`."""
+        self.type_operations[operation.name] = operation
 
     def add_deliverer(self, kind: str, deliverer: Callable) -> None:
         """Deliver outbox rows of `kind` with `deliverer` (adapter/delivery/worker.py)."""

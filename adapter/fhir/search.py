@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from adapter.db import as_utc
 from adapter.errors import Issue, MalformedRequest
@@ -27,6 +27,9 @@ from adapter.fhir.validation import has_control_characters, parse_reference
 from adapter.identifiers import InvalidIdentifier, normalise
 
 MAX_VALUE_LENGTH = 255
+# `Bundle.total` is counted exactly up to this many matches; beyond it the count would cost more
+# than the page, so `total` is left out and an outcome says so (README, "Searching").
+MAX_TOTAL = 10_000
 MAX_VALUES_PER_PARAM = 50
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _DATE_PATTERN = re.compile(r"^(?P<prefix>eq|gt|lt|ge|le)?(?P<value>\d.*)$")
@@ -44,6 +47,14 @@ class SearchRequest:
     after: list | None = None  # keyset position from the cursor
     honoured: list[tuple[str, str]] = field(default_factory=list)  # for the self/next links
     ignored: list[str] = field(default_factory=list)
+    cursor: str | None = None  # the `_cursor` this page was asked with (it belongs in `self`)
+    total: str = "estimate"  # `_total`: none, estimate (exact when free), accurate (counted)
+    summary_count: bool = False  # `_summary=count`: the total only
+
+    @property
+    def wants_count(self) -> bool:
+        """Whether the total must be counted (not only given when it is free)."""
+        return self.summary_count or self.count == 0 or self.total == "accurate"
 
 
 @dataclass
@@ -53,6 +64,8 @@ class SearchPage:
     matches: list[Stored]
     included: list[Stored]
     next_cursor: str | None
+    total: int | None = None
+    notes: list[str] = field(default_factory=list)  # warnings for the outcome entry
 
 
 class CursorCodec:
@@ -212,6 +225,8 @@ def parse_search(
     """Check every parameter and turn it into a condition; unknown ones: 400 if strict, else ignored."""
     request = SearchRequest(definition=definition, count=default_count)
     for name, raw in params:
+        if "." in name:
+            raise _chain_refused(definition, name)
         base_name, _, modifier = name.partition(":")
         if base_name in RESULT_PARAMS or base_name in COMMON_SEARCH_PARAMS or base_name in definition.search_params:
             param = definition.search_params.get(base_name)
@@ -225,11 +240,38 @@ def parse_search(
                 )
             request.ignored.append(name)
             continue
-        _apply(request, name if modifier == "identifier" else base_name, raw, strict=strict, base_url=base_url,
-               max_count=max_count, cursors=cursors)
-        if base_name != "_cursor":
+        if base_name == "_include":
+            if not _add_includes(request, raw, strict=strict):
+                continue
+        else:
+            _apply(request, name if modifier == "identifier" else base_name, raw, strict=strict, base_url=base_url,
+                   max_count=max_count, cursors=cursors)
+        if base_name == "_cursor":
+            request.cursor = raw
+        else:
             request.honoured.append((name, raw))
     return request
+
+
+def _chain_refused(definition: ResourceDefinition, name: str) -> MalformedRequest:
+    """Chained search is refused, never ignored: ignoring it would widen the search to everything."""
+    head = name.split(".", 1)[0].split(":", 1)[0]
+    return MalformedRequest(Issue(
+        code="not-supported", expression=name,
+        diagnostics=f"chained search ('{name}') is not supported; search the referenced type first and pass its ids, "
+                    f"e.g. {definition.name}?{head}=<Type>/<id>,<Type>/<id>"))
+
+
+def _add_includes(request: SearchRequest, raw: str, *, strict: bool) -> bool:
+    """Add the `_include` parameters `raw` names; False when lenient handling ignored it."""
+    try:
+        request.includes.extend(p for p in include_params(request.definition, raw) if p not in request.includes)
+    except MalformedRequest:
+        if strict:
+            raise
+        request.ignored.append(f"_include={raw}")
+        return False
+    return True
 
 
 def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_url: str, max_count: int, cursors) -> None:
@@ -247,8 +289,6 @@ def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_ur
         if raw not in SORT_KEYS:
             raise _bad(f"_sort supports {', '.join(SORT_KEYS)}", name)
         request.sort = raw
-    elif name == "_include":
-        request.includes.append(_include_param(definition, raw))
     elif name == "_cursor":
         if cursors is None:
             raise _bad("paging cursors are not available here", name)
@@ -258,11 +298,17 @@ def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_ur
         request.after = payload["k"]
         request.sort = payload.get("s", request.sort)
     elif name == "_format":
-        if raw not in ("json", "application/json", "application/fhir+json"):
-            raise MalformedRequest(Issue(code="not-supported", diagnostics="only JSON is served", expression=name))
+        pass  # negotiated for every request before it reaches a view (406 for what is not served)
     elif name == "_total":
         if raw not in ("none", "estimate", "accurate"):
             raise _bad("_total is none, estimate or accurate", name)
+        request.total = raw
+    elif name == "_summary":
+        if raw == "count":
+            request.summary_count = True
+        elif raw != "false":
+            raise MalformedRequest(Issue(code="not-supported", expression=name,
+                                         diagnostics="_summary supports count and false (resources are served whole)"))
     elif name.endswith(":identifier"):
         # The identifiers of logical references are indexed as tokens under "<param>:identifier".
         param = definition.search_params[name.removesuffix(":identifier")]
@@ -277,16 +323,34 @@ def _apply(request: SearchRequest, name: str, raw: str, *, strict: bool, base_ur
             request.conditions.append(_reference_condition(definition, param, raw, base_url))
 
 
-def _include_param(definition: ResourceDefinition, raw: str) -> SearchParam:
+def include_params(definition: ResourceDefinition, raw: str) -> list[SearchParam]:
+    """The reference parameters an `_include` value names.
+
+    Accepted: `Type:param[:Target]`, the R4 element name where it names one parameter unambiguously
+    (`HealthcareService:providedBy` for `organization`, as fhirclient sends it), and `*` or `Type:*`
+    for every reference parameter.
+    """
+    references = [p for p in definition.search_params.values() if p.type == "reference"]
+    if raw in ("*", f"{definition.name}:*"):
+        return references
     source, _, rest = raw.partition(":")
     param_name, _, target = rest.partition(":")
-    param = definition.search_params.get(param_name)
+    param = definition.search_params.get(param_name) or _element_alias(references, definition.name, param_name)
     if source != definition.name or param is None or param.type != "reference":
         allowed = ", ".join(definition.includes) or "none"
-        raise _bad(f"_include '{raw}' is not supported (supported: {allowed})", "_include")
+        raise MalformedRequest(Issue(code="not-supported", expression="_include",
+                                     diagnostics=f"_include '{raw}' is not supported (supported: {allowed}, or *)"))
     if target and param.targets and target not in param.targets:
         raise _bad(f"_include '{raw}' names a target type the parameter cannot refer to", "_include")
-    return param
+    return [param]
+
+
+def _element_alias(references: list[SearchParam], type_name: str, element: str) -> SearchParam | None:
+    """The one reference parameter whose path is `Type.element`, if exactly one is."""
+    if not element:
+        return None
+    found = [p for p in references if f"{type_name}.{element}" in p.paths]
+    return found[0] if len(found) == 1 else None
 
 
 def _order_and_position(request: SearchRequest):
@@ -318,13 +382,15 @@ def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> S
     `next` links nor counts tell anything about hidden resources.
     """
     definition = request.definition
-    if request.count == 0:
-        return SearchPage([], [], None)
-    order, position, by_time = _order_and_position(request)
     conditions = [ResourceRow.resource_type == definition.name, *request.conditions]
     visible = access.condition(ctx, definition)
     if visible is not None:
         conditions.append(visible)
+    if request.wants_count:
+        total, notes = count_matches(ctx.session, conditions)
+        if request.count == 0 or request.summary_count:
+            return SearchPage([], [], None, total, notes)
+    order, position, by_time = _order_and_position(request)
     if position is not None:
         conditions.append(position)
     rows = ctx.session.execute(
@@ -337,7 +403,21 @@ def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> S
         key = [as_utc(last.last_updated).isoformat(), last.id] if by_time else [last.id]
         next_cursor = cursors.encode({"t": definition.name, "s": request.sort, "k": key})
     included = _load_includes(ctx, definition, request.includes, [m.id for m in page])
-    return SearchPage(page, included, next_cursor)
+    result = SearchPage(page, included, next_cursor)
+    if request.wants_count:
+        result.total, result.notes = total, notes
+    elif request.total != "none" and request.after is None and next_cursor is None:
+        result.total = len(page)  # the whole result is this one page: exact, and free
+    return result
+
+
+def count_matches(session, conditions: list) -> tuple[int | None, list[str]]:
+    """The exact number of rows matching `conditions`, counted up to MAX_TOTAL (None beyond it)."""
+    limited = select(ResourceRow.id).where(*conditions).limit(MAX_TOTAL + 1).subquery()
+    found = session.execute(select(func.count()).select_from(limited)).scalar_one()
+    if found > MAX_TOTAL:
+        return None, [f"more than {MAX_TOTAL} resources match: total is left out (narrow the search to count)"]
+    return found, []
 
 
 def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchParam], ids: list[str]) -> list[Stored]:
@@ -351,16 +431,24 @@ def _load_includes(ctx, definition: ResourceDefinition, includes: list[SearchPar
             ReferenceIndex.param.in_([p.name for p in includes]),
         )
     ).all()
+    return load_targets(ctx, [f"{t}/{i}" for t, i in targets], exclude={f"{definition.name}/{i}" for i in ids})
+
+
+def load_targets(ctx, references, *, exclude: set[str] = frozenset()) -> list[Stored]:
+    """The resources `references` ("Type/id") name, as far as the caller may see them, each once.
+
+    `exclude` holds what the page already has as matches (bdl-7: one entry per fullUrl).
+    """
     by_type: dict[str, set[str]] = {}
-    for target_type, target_id in targets:
-        by_type.setdefault(target_type, set()).add(target_id)
+    for reference in set(references) - set(exclude):
+        target_type, _, target_id = reference.partition("/")
+        if target_id:
+            by_type.setdefault(target_type, set()).add(target_id)
     included: list[Stored] = []
     for target_type, target_ids in sorted(by_type.items()):
         target_definition = ctx.registry.resource(target_type)
         if target_definition is None:
             continue
-        if target_type == definition.name:
-            target_ids -= set(ids)  # already in the page as a match (bdl-7: one entry per fullUrl)
         shown = access.visible_ids(ctx, target_definition, target_ids)
         found = store.load_many(ctx.session, resource_type=target_type, ids=sorted(shown))
         included.extend(found[i] for i in sorted(found))

@@ -47,6 +47,7 @@ def normalise(ctx, *, resource: dict, expected_type: str | None, pending: set[st
     normalise_identifiers(resource)
     resolve_references(ctx, resource, pending=pending)
     ctx.validator.check_base_rules(resource_type, resource)
+    ctx.validator.check_profile(resource_type, resource)
     return definition
 
 
@@ -63,10 +64,21 @@ def prepare(ctx, *, resource: dict, expected_type: str | None, previous: Stored 
     return definition
 
 
+_TYPE_LEVEL = {"create", "search-type"}
+
+
 def require_interaction(definition: ResourceDefinition, interaction: str) -> None:
-    """405 when the type does not offer `interaction` (e.g. clients do not create inbox items)."""
+    """405 (with `Allow`) when the type does not offer `interaction` (e.g. clients do not create inbox items)."""
     if interaction not in definition.interactions:
-        raise NotSupported.simple(f"{definition.name} does not support {interaction} here")
+        level = "type" if interaction in _TYPE_LEVEL else "instance"
+        raise not_supported(f"{definition.name} does not support {interaction} here", definition.allowed_methods(level))
+
+
+def not_supported(message: str, allow: tuple[str, ...]) -> NotSupported:
+    """A 405 whose `Allow` header lists what the URL does answer."""
+    error = NotSupported.simple(message)
+    error.allow = allow
+    return error
 
 
 def write(ctx, *, definition: ResourceDefinition, resource: dict, resource_id: str, previous: Stored | None) -> Stored:
@@ -160,7 +172,9 @@ def update(
     definition = definition_for(ctx, resource_type)
     require_interaction(definition, "update")
     if definition.require_if_match and if_match is None and not ctx.caller.is_adapter:
-        raise PreconditionRequired.simple(f"updating a {resource_type} needs If-Match with the version you read (W/\"n\")")
+        raise PreconditionRequired.simple(
+            f'updating a {resource_type} needs the header If-Match: W/"<versionId>", naming the meta.versionId '
+            f'(or the ETag) of the version you read, e.g. If-Match: W/"1"', expression="If-Match")
     if isinstance(resource, dict) and resource.get("id") != resource_id:
         raise MalformedRequest.simple(
             f"the resource's id must equal the id in the URL ('{resource_id}')", code="invalid", expression=f"{resource_type}.id"
@@ -216,6 +230,11 @@ def _same_content(previous: Stored, resource: dict) -> bool:
 def read(ctx, *, resource_type: str, resource_id: str) -> Stored:
     """The current version, or 404 (also when the caller may not see it)."""
     definition = definition_for(ctx, resource_type)
+    if definition.read_handler is not None:
+        stored = definition.read_handler(ctx, resource_id)
+        if stored is None:
+            raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
+        return stored
     stored = store.load_current(ctx.session, resource_type=resource_type, resource_id=resource_id)
     if stored is None or not access.is_visible(ctx, definition, resource_id):
         raise NotFound.simple(f"{resource_type}/{resource_id} is not known")
@@ -260,6 +279,7 @@ def patch(ctx, *, resource_type: str, resource_id: str, operations, if_match: in
     return update(ctx, resource_type=resource_type, resource_id=resource_id, resource=patched, if_match=if_match)
 
 
-def refuse_delete(resource_type: str) -> None:
+def refuse_delete(definition: ResourceDefinition) -> None:
     """Nothing is deleted (DESIGN.md); inactivate instead."""
-    raise NotSupported.simple(f"{resource_type} resources are never deleted; set active to false instead")
+    raise not_supported(f"{definition.name} resources are never deleted; set active to false instead",
+                        definition.allowed_methods("instance"))

@@ -51,6 +51,15 @@ def instant(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _meta(resource: dict, definition, *, version: int, now: datetime) -> dict:
+    """The stored version's meta: its number and time, and our profile of the type (`meta.profile`)."""
+    meta = dict(resource.get("meta") or {})
+    meta.update(versionId=str(version), lastUpdated=instant(now))
+    if definition.profile_url:
+        meta["profile"] = list(dict.fromkeys([*(meta.get("profile") or []), definition.profile_url]))
+    return meta
+
+
 RESOURCE = ResourceRow.__table__
 VERSION = ResourceVersion.__table__
 _COLUMNS = (RESOURCE.c.resource_type, RESOURCE.c.id, RESOURCE.c.version, RESOURCE.c.last_updated, RESOURCE.c.content)
@@ -135,8 +144,7 @@ def persist(
 ) -> Stored:
     """Store `resource` as the next version of `resource_id`, with history and indexes."""
     version = previous.version + 1 if previous else 1
-    meta = dict(resource.get("meta") or {})
-    meta.update(versionId=str(version), lastUpdated=instant(now))
+    meta = _meta(resource, definition, version=version, now=now)
     resource["id"] = resource_id
     resource["meta"] = meta
     content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
@@ -181,9 +189,7 @@ def persist_new_many(session: Session, *, definition: ResourceDefinition, resour
     rows = []
     stored_list = []
     for resource in resources:
-        meta = dict(resource.get("meta") or {})
-        meta.update(versionId="1", lastUpdated=instant(now))
-        resource["meta"] = meta
+        resource["meta"] = _meta(resource, definition, version=1, now=now)
         content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
         rows.append({"resource_type": definition.name, "id": resource["id"], "version": 1, "last_updated": now, "content": content})
         stored_list.append(Stored(definition.name, resource["id"], 1, now, content))

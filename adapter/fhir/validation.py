@@ -20,6 +20,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from adapter.errors import Issue, MalformedRequest, UnprocessableResource
+from adapter.fhir.profiles import Profiles
 from adapter.resources import load_json
 
 _INTEGER_TYPES = {"integer", "positiveInt", "unsignedInt"}
@@ -162,8 +163,15 @@ class BaseDefinitions:
 class ResourceValidator:
     """Runs steps 2 and 3 of the module docstring on one resource."""
 
-    def __init__(self, definitions: BaseDefinitions):
+    def __init__(self, definitions: BaseDefinitions, profiles: Profiles | None = None):
         self.definitions = definitions
+        self.profiles = profiles if profiles is not None else Profiles.load()
+
+    def check_profile(self, resource_type: str, resource: dict) -> None:
+        """Our profile of the type, from its StructureDefinition (422 listing every departure)."""
+        issues = self.profiles.issues(resource_type, resource)
+        if issues:
+            raise UnprocessableResource(*issues[:20])
 
     def check_resource_type(self, resource, expected: str | None) -> str:
         """Return the resource's type, refusing non-resources, non-R4 types and mismatches."""

@@ -8,16 +8,16 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, request
 
 from adapter.audit import http as audit
-from adapter.auth.http import authenticate, require_scope
+from adapter.auth.http import authenticate, require_scope, token_endpoint
 from adapter.db import write_intent
-from adapter.errors import MalformedRequest, NotFound
+from adapter.errors import MalformedRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from adapter.fhir import bundles, service, transactions
 from adapter.fhir.capability import capability_statement
 from adapter.fhir.outcome import information
 from adapter.fhir.search import parse_count, parse_search, run_search
 from adapter.fhir.store import Stored
 from adapter.http.errors import FHIR_JSON, status_text
-from adapter.http.requests import if_match_version, prefers, read_fhir_json
+from adapter.http.requests import check_acceptable, if_match_version, prefers, read_fhir_json
 from adapter.http.unit_of_work import commit, context, state
 
 READ_METHODS = {"GET", "HEAD"}
@@ -28,38 +28,63 @@ def _json_response(body, status: int = 200, headers: dict | None = None) -> Resp
     return Response(text, status=status, content_type=FHIR_JSON, headers=headers or {})
 
 
+def _minimal(status: int, headers: dict) -> Response:
+    """A response with no body, and so no Content-Type (`Prefer: return=minimal`, 304)."""
+    response = Response(status=status, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
 def _resource_response(stored: Stored, status: int) -> Response:
     base = state().config.fhir_base_url
-    headers = {"ETag": stored.etag, "Last-Modified": stored.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    headers = {"ETag": stored.etag, "Last-Modified": _http_date(stored.last_updated)}
     if status == 201:
         headers["Location"] = f"{base}/{stored.reference}/_history/{stored.version}"
     if prefers("return", "minimal"):
-        return Response(status=status, headers=headers)
+        return _minimal(status, headers)
     if prefers("return", "OperationOutcome"):
         return _json_response(information(f"{stored.reference} version {stored.version} stored"), status, headers)
     return _json_response(stored.content, status, headers)
 
 
+def _http_date(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def _not_modified(stored: Stored) -> bool:
+    """Conditional read: the client's copy (`If-None-Match`, else `If-Modified-Since`) is current."""
+    tags = request.headers.get("If-None-Match")
+    if tags is not None:
+        wanted = {t.strip().removeprefix("W/") for t in tags.split(",")}
+        return "*" in wanted or f'"{stored.version}"' in wanted
+    since = request.if_modified_since
+    return since is not None and stored.last_updated.replace(microsecond=0) <= since
+
+
 _INTERACTION_OF_ENDPOINT = {
-    "fhir.search": "search", "fhir.read": "read", "fhir.vread": "vread", "fhir.history": "history",
+    "fhir.search": "search", "fhir.search_post": "search", "fhir.read": "read", "fhir.vread": "vread", "fhir.history": "history",
     "fhir.create": "create", "fhir.update": "update", "fhir.conditional_update": "update", "fhir.patch": "patch",
-    "fhir.delete": "update", "fhir.operation": "operation",
+    "fhir.delete": "update", "fhir.operation": "operation", "fhir.type_operation": "operation",
 }
+_READS = {"fhir.search_post", "fhir.type_operation"}  # POSTs that change nothing
 
 
 def _before_request() -> None:
-    write_intent.set(request.method not in READ_METHODS)
+    write_intent.set(request.method not in READ_METHODS and request.endpoint not in _READS)
+    check_acceptable()
     authenticate()
     interaction = _INTERACTION_OF_ENDPOINT.get(request.endpoint)
     if interaction is not None:  # scopes are checked here, for every FHIR interaction (Bundles: per entry)
-        require_scope(request.view_args["resource_type"], interaction)
+        definition = state().registry.resource(request.view_args["resource_type"])
+        if definition is None or not definition.any_scope:
+            require_scope(request.view_args["resource_type"], interaction)
 
 
 def _metadata():
     app_state = state()
     statement = capability_statement(
         app_state.registry, base_url=app_state.config.fhir_base_url,
-        software_date=datetime.now(timezone.utc).date().isoformat(),
+        software_date=datetime.now(timezone.utc).date().isoformat(), token_endpoint=token_endpoint(),
     )
     return _json_response(statement)
 
@@ -85,31 +110,40 @@ def _bundle():
     return _json_response(body)
 
 
+def _search_params() -> list[tuple[str, str]]:
+    """The search's parameters: the query string, and for `POST _search` the form body too."""
+    params = list(request.args.items(multi=True))
+    if request.method == "POST":
+        if request.mimetype != "application/x-www-form-urlencoded":
+            raise UnsupportedMediaType.simple("POST _search takes its parameters as application/x-www-form-urlencoded")
+        limit = state().config.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge.simple(f"the body has {request.content_length} bytes; at most {limit} are accepted")
+        params += list(request.form.items(multi=True))
+    return params
+
+
 def _search(resource_type: str):
     ctx = context()
     definition = service.definition_for(ctx, resource_type)
     service.require_interaction(definition, "search-type")
     app_state = state()
     cursors = app_state.cursors()
+    params = _search_params()
     if definition.search_handler is not None:
-        body, matched = definition.search_handler(
-            ctx, params=list(request.args.items(multi=True)), strict=prefers("handling", "strict"), cursors=cursors)
-        audit.after_read(resource_type, "search", [m.as_dict() for m in matched])
+        body, shown = definition.search_handler(ctx, params=params, strict=prefers("handling", "strict"), cursors=cursors)
+        audit.after_read(resource_type, "search", [m.as_dict() for m in shown])
         return _json_response(body)
     search = parse_search(
-        definition, list(request.args.items(multi=True)), strict=prefers("handling", "strict"),
+        definition, params, strict=prefers("handling", "strict"),
         base_url=ctx.config.fhir_base_url, default_count=ctx.config.default_page_size,
         max_count=ctx.config.max_page_size, cursors=cursors,
     )
     page = run_search(ctx, search, cursors=cursors)
     audit.after_read(resource_type, "search", [m.as_dict() for m in page.matches + page.included])
-    outcome = None
-    if search.ignored:
-        outcome = information(f"ignored unknown search parameters: {', '.join(sorted(set(search.ignored)))}")
-        outcome["issue"][0]["severity"] = "warning"
-        outcome["issue"][0]["code"] = "not-supported"
+    warnings = [f"ignored unknown search parameters: {', '.join(sorted(set(search.ignored)))}"] if search.ignored else []
     body = bundles.searchset(page, base_url=ctx.config.fhir_base_url, resource_type=resource_type,
-                             honoured=search.honoured, outcome=outcome)
+                             honoured=search.honoured, cursor=search.cursor, warnings=warnings)
     return _json_response(body)
 
 
@@ -145,6 +179,8 @@ def _read(resource_type: str, resource_id: str):
     service.require_interaction(service.definition_for(ctx, resource_type), "read")
     stored = service.read(ctx, resource_type=resource_type, resource_id=resource_id)
     audit.after_read(resource_type, "read", [stored.as_dict()])
+    if _not_modified(stored):
+        return _minimal(304, {"ETag": stored.etag, "Last-Modified": _http_date(stored.last_updated)})
     return _resource_response(stored, 200)
 
 
@@ -172,8 +208,19 @@ def _patch(resource_type: str, resource_id: str):
 
 
 def _delete(resource_type: str, resource_id: str):
-    service.definition_for(context(), resource_type)
-    service.refuse_delete(resource_type)
+    service.refuse_delete(service.definition_for(context(), resource_type))
+
+
+def _type_history(resource_type: str):
+    service.definition_for(context(), resource_type)  # 404 for a type not served
+    raise service.not_supported(
+        f"the history of all {resource_type} resources is not served; read one resource's history at "
+        f"{resource_type}/<id>/_history (or poll the inbox feed: Task?owner=...)", ())
+
+
+def _system_history():
+    raise service.not_supported("the history of the whole server is not served; read one resource's history at "
+                                "<type>/<id>/_history", ())
 
 
 def _history(resource_type: str, resource_id: str):
@@ -206,6 +253,16 @@ def _operation(resource_type: str, resource_id: str, operation: str):
     return _json_response(body, status)
 
 
+def _type_operation(resource_type: str, operation: str):
+    ctx = context()
+    definition = service.definition_for(ctx, resource_type)
+    found = ctx.registry.type_operations.get(operation)
+    if found is None or (found.resource_types and resource_type not in found.resource_types):
+        raise NotFound.simple(f"{resource_type} has no type operation '${operation}'", code="not-supported")
+    status, body = found.handler(ctx, definition, read_fhir_json())
+    return _json_response(body, status)
+
+
 def _system_operation(operation: str):
     ctx = context()
     found = ctx.registry.system_operations.get(operation)
@@ -223,10 +280,14 @@ def fhir_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__, url_prefix="/fhir")
     bp.before_request(_before_request)
     bp.add_url_rule("/metadata", "metadata", _metadata, methods=["GET"])
+    bp.add_url_rule("/_history", "system_history", _system_history, methods=["GET"])
     bp.add_url_rule("", "bundle", _bundle, methods=["POST"])
     bp.add_url_rule("/", "bundle_slash", _bundle, methods=["POST"])
     bp.add_url_rule("/$<operation>", "system_operation", _system_operation, methods=["POST"])
     bp.add_url_rule("/<resource_type>", "search", _search, methods=["GET"])
+    bp.add_url_rule("/<resource_type>/_search", "search_post", _search, methods=["POST"])
+    bp.add_url_rule("/<resource_type>/_history", "type_history", _type_history, methods=["GET"])
+    bp.add_url_rule("/<resource_type>/$<operation>", "type_operation", _type_operation, methods=["POST"])
     bp.add_url_rule("/<resource_type>", "create", _create, methods=["POST"])
     bp.add_url_rule("/<resource_type>", "conditional_update", _conditional_update, methods=["PUT"])
     bp.add_url_rule("/<resource_type>/<resource_id>", "read", _read, methods=["GET"])

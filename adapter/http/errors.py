@@ -26,6 +26,7 @@ STATUS_BY_ERROR: dict[type, int] = {
     errors.NotSupported: 405,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.NotAcceptable: 406,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.UnprocessableResource: 422,
@@ -33,7 +34,7 @@ STATUS_BY_ERROR: dict[type, int] = {
 }
 _REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large",
-            415: "Unsupported Media Type", 422: "Unprocessable Entity", 428: "Precondition Required",
+            406: "Not Acceptable", 415: "Unsupported Media Type", 422: "Unprocessable Entity", 428: "Precondition Required",
             500: "Internal Server Error"}
 
 
@@ -87,6 +88,8 @@ def register_error_handlers(app: Flask) -> None:
         headers = {}
         if isinstance(error, errors.Unauthenticated):
             headers["WWW-Authenticate"] = 'Bearer realm="mc-adapter"'
+        if isinstance(error, errors.NotSupported):
+            headers["Allow"] = ", ".join(getattr(error, "allow", ()))  # RFC 9110: a 405 always says what is allowed
         return outcome_response(error.issues, status_of(error), headers)
 
     @app.errorhandler(IntegrityError)
@@ -98,7 +101,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
         code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(error.code, "processing")
-        headers = {"Allow": error.response.headers["Allow"]} if error.response is not None and "Allow" in error.response.headers else {}
+        valid = getattr(error, "valid_methods", None)
+        headers = {"Allow": ", ".join(valid)} if valid else {}
         issues = _field_issues(getattr(error, "data", None)) or [Issue(code, error.description or error.name)]
         return outcome_response(issues, error.code or 500, headers)
 

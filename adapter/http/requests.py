@@ -6,10 +6,28 @@ import re
 
 from flask import current_app, g, request
 
-from adapter.errors import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from adapter.errors import MalformedRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from adapter.fhir.validation import parse_json
 
 JSON_TYPES = {"application/fhir+json", "application/json"}
+# What `_format` and `Accept` may ask for: FHIR JSON under its names (R4, DSTU2's, plain JSON).
+SERVED_MEDIA_TYPES = ("application/fhir+json", "application/json", "application/json+fhir", "text/json")
+_FORMAT_NAMES = {"json", *SERVED_MEDIA_TYPES}
+
+
+def check_acceptable() -> None:
+    """406 when `_format` or `Accept` asks only for what is not served (XML, Turtle): answers are FHIR JSON."""
+    requested = request.args.get("_format")
+    if requested is not None:
+        # '+' in a query string decodes to a space: `_format=application/fhir+json` arrives as 'application/fhir json'.
+        name = requested.replace(" ", "+").split(";")[0].strip().lower()
+        if name not in _FORMAT_NAMES:
+            raise NotAcceptable.simple(f"_format '{requested}' is not served; the adapter answers FHIR JSON "
+                                       "(_format=json or application/fhir+json)", expression="_format")
+        return  # `_format` overrides Accept (FHIR RESTful API, "Content Types and encodings")
+    if request.headers.get("Accept", "").strip() and request.accept_mimetypes.best_match(SERVED_MEDIA_TYPES) is None:
+        raise NotAcceptable.simple(f"Accept '{request.headers['Accept']}' names nothing served; the adapter answers "
+                                   "application/fhir+json", expression="Accept")
 
 
 def read_body_bytes(max_bytes: int) -> bytes:

@@ -33,7 +33,9 @@ from adapter.auth import visibility
 from adapter.directory import shapes
 from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
-from adapter.fhir.search import CursorCodec, _date_range, _range_condition, _split_values, parse_count
+from adapter.fhir.search import (
+    MAX_TOTAL, CursorCodec, _date_range, _range_condition, _split_values, include_params, load_targets, parse_count,
+)
 from adapter.fhir.store import Stored
 from adapter.fhir.validation import parse_reference
 from adapter.inbox import rules
@@ -42,7 +44,10 @@ from adapter.inbox.models import FeedCounter, InboxItem
 from adapter.mappings import codes
 from adapter.writes import insert_later
 
-FEED_PARAMS = {"owner", "status", "code", "folder", "due", "assignee", "focus", "_lastUpdated", "_count", "_cursor", "_format"}
+FEED_PARAMS = {"owner", "status", "code", "folder", "due", "assignee", "focus", "_lastUpdated", "_count", "_cursor",
+               "_format", "_include", "_total", "_summary", "_pretty"}
+# `_include` parameter -> the inbox_item column holding the reference it follows.
+INCLUDE_COLUMNS = {"owner": InboxItem.owner, "assignee": InboxItem.assignee, "focus": InboxItem.focus}
 
 
 def next_positions(session, count: int = 1) -> list[tuple[int, int]]:
@@ -136,6 +141,15 @@ class FeedQuery:
     after: tuple[int, int] = (0, 0)
     honoured: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    includes: list[str] = field(default_factory=list)  # INCLUDE_COLUMNS keys
+    cursor: str | None = None
+    total: str = "estimate"
+    summary_count: bool = False
+
+    @property
+    def wants_count(self) -> bool:
+        """Whether the total must be counted (`_summary=count`, `_count=0`, `_total=accurate`)."""
+        return self.summary_count or self.count == 0 or self.total == "accurate"
 
 
 def _bad(message: str, expression: str) -> MalformedRequest:
@@ -160,7 +174,7 @@ def _codes(name: str, raw: str, code_system: str) -> list[str]:
 
 
 def parse_feed(params: list[tuple[str, str]], *, strict: bool, now: datetime, default_count: int, max_count: int,
-               cursors: CursorCodec) -> FeedQuery:
+               cursors: CursorCodec, definition=None) -> FeedQuery:
     """Check a poll's parameters; `owner` names the one inbox polled."""
     owners = [v for k, v in params if k == "owner"]
     if len(owners) != 1:
@@ -173,6 +187,14 @@ def parse_feed(params: list[tuple[str, str]], *, strict: bool, now: datetime, de
                 raise MalformedRequest(Issue("not-supported", f"unknown search parameter '{name}' for Task", name))
             query.ignored.append(name)
             continue
+        if name == "_include":
+            try:
+                query.includes += [p.name for p in include_params(definition, raw) if p.name not in query.includes]
+            except MalformedRequest:
+                if strict:
+                    raise
+                query.ignored.append(f"_include={raw}")
+                continue
         if name != "_cursor":
             query.honoured.append((name, raw))
         if name == "status":
@@ -201,7 +223,16 @@ def parse_feed(params: list[tuple[str, str]], *, strict: bool, now: datetime, de
             query.conditions.append(_range_condition(prefix, start, end, InboxItem.last_updated, InboxItem.last_updated))
         elif name == "_count":
             query.count = min(parse_count(raw, name), max_count)
+        elif name == "_total":
+            if raw not in ("none", "estimate", "accurate"):
+                raise _bad("_total is none, estimate or accurate", name)
+            query.total = raw
+        elif name == "_summary":
+            if raw not in ("count", "false"):
+                raise MalformedRequest(Issue("not-supported", "_summary supports count and false", name))
+            query.summary_count = raw == "count"
         elif name == "_cursor":
+            query.cursor = raw
             payload = cursors.decode(raw)
             if payload.get("t") != "Task" or payload.get("o") != query.owner:
                 raise _bad("the cursor belongs to another inbox's feed", name)
@@ -245,18 +276,23 @@ class FeedPage:
     items: list[Stored]
     last: tuple[int, int]
     more: bool
+    included: list[Stored] = field(default_factory=list)
+    total: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def run_feed(ctx, query: FeedQuery) -> FeedPage:
-    """One page of the inbox's feed after the query's position, in feed order."""
+    """One page of the inbox's feed after the query's position, in feed order (with its includes)."""
     conditions = [InboxItem.owner == query.owner, tuple_(InboxItem.feed_xid, InboxItem.feed_pos) > query.after, *query.conditions]
     horizon = _visible_horizon(ctx.session)
     if horizon is not None:
         conditions.append(horizon)
-    if query.count == 0:
-        return FeedPage([], query.after, False)
+    total, notes = _count(ctx.session, conditions) if query.wants_count else (None, [])
+    if query.count == 0 or query.summary_count:
+        return FeedPage([], query.after, False, total=total, notes=notes)
+    columns = [INCLUDE_COLUMNS[name] for name in query.includes]
     rows = ctx.session.execute(
-        select(InboxItem.feed_xid, InboxItem.feed_pos, ResourceRow)
+        select(InboxItem.feed_xid, InboxItem.feed_pos, ResourceRow, *columns)
         .join(ResourceRow, and_(ResourceRow.resource_type == "Task", ResourceRow.id == InboxItem.task_id))
         .where(*conditions)
         .order_by(InboxItem.feed_xid, InboxItem.feed_pos)
@@ -264,33 +300,47 @@ def run_feed(ctx, query: FeedQuery) -> FeedPage:
     ).all()
     page = rows[: query.count]
     last = (int(page[-1][0]), int(page[-1][1])) if page else query.after
-    return FeedPage([Stored.of(row[2]) for row in page], last, len(rows) > query.count)
+    items = [Stored.of(row[2]) for row in page]
+    more = len(rows) > query.count
+    if not query.wants_count and query.total != "none" and query.after == (0, 0) and not more:
+        total = len(items)  # the whole feed is this page: exact, and free
+    included = load_targets(ctx, [r for row in page for r in row[3:] if r]) if columns else []
+    return FeedPage(items, last, more, included, total, notes)
+
+
+def _count(session, conditions: list) -> tuple[int | None, list[str]]:
+    limited = select(InboxItem.task_id).where(*conditions).limit(MAX_TOTAL + 1).subquery()
+    found = session.execute(select(func.count()).select_from(limited)).scalar_one()
+    if found > MAX_TOTAL:
+        return None, [f"more than {MAX_TOTAL} items match: total is left out (narrow the poll to count)"]
+    return found, []
 
 
 def feed_bundle(ctx, query: FeedQuery, page: FeedPage, cursors: CursorCodec) -> str:
-    """The searchset: `next` while more exists, and always a signed `resume` cursor."""
+    """The searchset: `self`, `next` while more exists, and always a signed `resume` cursor."""
     base = ctx.config.fhir_base_url
     cursor = cursors.encode({"t": "Task", "o": query.owner, "k": list(page.last)})
-    links = [{"relation": "self", "url": f"{base}/Task?" + urlencode(query.honoured)}]
-    if page.more:
-        links.append({"relation": "next", "url": f"{base}/Task?" + urlencode([*query.honoured, ("_cursor", cursor)])})
+    links = bundles.page_links(f"{base}/Task", query.honoured, cursor=query.cursor, next_cursor=cursor if page.more else None)
     resume = [(k, v) for k, v in query.honoured if k != "_count"] + [("_cursor", cursor)]
     links.append({"relation": "resume", "url": f"{base}/Task?" + urlencode(resume)})
     entries = [bundles.entry(s, base_url=base, extra={"search": {"mode": "match"}}) for s in page.items]
-    if query.ignored:
-        outcome = {"resourceType": "OperationOutcome", "issue": [{
-            "severity": "warning", "code": "not-supported",
-            "diagnostics": f"ignored unknown search parameters: {', '.join(sorted(set(query.ignored)))}"}]}
+    entries += [bundles.entry(s, base_url=base, extra={"search": {"mode": "include"}}) for s in page.included]
+    ignored = [f"ignored unknown search parameters: {', '.join(sorted(set(query.ignored)))}"] if query.ignored else []
+    outcome = bundles.warnings_outcome([*ignored, *page.notes])
+    if outcome is not None:
         entries.append(json.dumps({"resource": outcome, "search": {"mode": "outcome"}}))
-    return bundles.bundle("searchset", entries, links=links)
+    return bundles.bundle("searchset", entries, links=links, total=page.total)
 
 
 def search_tasks(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: CursorCodec) -> tuple[str, list[Stored]]:
-    """`GET /fhir/Task?owner=...`: one page of the inbox's feed, as a Bundle (and the items shown)."""
+    """`GET /fhir/Task?owner=...`: one page of the inbox's feed, as a Bundle (and everything it shows)."""
     query = parse_feed(params, strict=strict, now=ctx.clock(), default_count=ctx.config.default_page_size,
-                       max_count=ctx.config.max_page_size, cursors=cursors)
+                       max_count=ctx.config.max_page_size, cursors=cursors, definition=ctx.registry.resource("Task"))
     if not visibility.sees_inbox(ctx, query.owner):
-        # Another organisation's inbox: the caller sees nothing of it, not even that it exists.
-        return feed_bundle(ctx, query, FeedPage([], query.after, False), cursors), []
+        # Another organisation's inbox: the caller sees nothing of it, not even that it exists
+        # (an empty page whose count, when asked for, is 0 like an empty inbox's).
+        free = query.total != "none" and query.after == (0, 0)  # when a visible empty inbox gives its total
+        empty = FeedPage([], query.after, False, total=0 if query.wants_count or free else None)
+        return feed_bundle(ctx, query, empty, cursors), []
     page = run_feed(ctx, query)
-    return feed_bundle(ctx, query, page, cursors), page.items
+    return feed_bundle(ctx, query, page, cursors), page.items + page.included

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from adapter.auth import visibility
-from adapter.fhir.registry import WITH_PATCH, Operation, Registry, ResourceDefinition, SearchParam
+from adapter.fhir.registry import WITH_PATCH, Operation, OperationParameter, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import BASE
 from adapter.inbox import feed, moves, tasks, trash, updates
 
@@ -49,5 +49,6 @@ def register(registry: Registry) -> None:
         registry.add_operation(Operation(
             resource_type=inbox_type, name="empty-trash", handler=partial(trash.empty_trash, resource_type=inbox_type),
             description="Delete the items in this inbox's trash now (MC-R22); the clinical resources stay",
+            parameters=(OperationParameter("return", "out", "OperationOutcome", "How many items were deleted", min=1),),
         ))
     registry.on("unit-merged", moves.move_open_items)

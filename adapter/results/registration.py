@@ -9,7 +9,7 @@ from adapter.auth import visibility
 from adapter.directory import lookups
 from adapter.fhir import access
 from adapter.fhir.models import ReferenceIndex
-from adapter.fhir.registry import Operation, Registry, ResourceDefinition, SearchParam
+from adapter.fhir.registry import Operation, OperationParameter, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import BASE
 from adapter.mappings import extension_url
 from adapter.results import documents, orders, service, signing
@@ -133,6 +133,7 @@ def register(registry: Registry) -> None:
     registry.add_operation(Operation(
         resource_type="Task", name="sign", handler=signing.sign,
         description="Sign the item: it is done, and a Provenance records who signed what (MC-R45, MC-R46)",
+        parameters=(OperationParameter("return", "out", "Provenance", "Who signed what, and when", min=1),),
     ))
     registry.add_resource(ResourceDefinition(
         name="DocumentReference",

@@ -44,7 +44,7 @@ def _post(client, bundle, headers, query: str = ""):
 
 
 def _header(response) -> dict:
-    return response.get_json()["entry"][0]["resource"]
+    return response.get_json().get("entry", [])[0]["resource"]
 
 
 def _count(app, resource_type: str) -> int:
@@ -91,8 +91,8 @@ def test_a_refused_message_is_a_fatal_error_naming_the_rule_and_nothing_of_it_is
     assert response.status_code == 200
     header = _header(response)
     assert header["response"]["code"] == "fatal-error"
-    outcome = response.get_json()["entry"][1]["resource"]
-    assert header["response"]["details"]["reference"] == response.get_json()["entry"][1]["fullUrl"]
+    outcome = response.get_json().get("entry", [])[1]["resource"]
+    assert header["response"]["details"]["reference"] == response.get_json().get("entry", [])[1]["fullUrl"]
     assert outcome["issue"][0]["details"]["coding"][0]["code"] == "MC-R7"
     assert _count(app, "Communication") == 0 and _count(app, "Task") == 0 and _count(app, "Provenance") == 0
     assert _post(client, message_bundle(refused), kommun_a).data == response.data  # the answer is kept too
@@ -132,14 +132,14 @@ def test_a_readable_message_with_a_wrong_event_or_focus_is_a_fatal_error_saying_
     bundle["entry"][0]["resource"].update(header_change)
     response = _post(client, bundle, kommun_a)
     assert response.status_code == 200 and _header(response)["response"]["code"] == "fatal-error"
-    assert response.get_json()["entry"][1]["resource"]["issue"][0]["expression"] == [expression]
+    assert response.get_json().get("entry", [])[1]["resource"]["issue"][0]["expression"] == [expression]
     assert _count(app, "Communication") == 0
 
 
 def test_an_asynchronous_response_url_on_a_private_address_is_answered_at_once_as_a_fatal_error(client, inbox, kommun_a, app):
     response = _post(client, message_bundle(_to_alfa(inbox)), kommun_a, "?async=true&response-url=https://10.0.0.8/fhir/$process-message")
     assert response.status_code == 200 and _header(response)["response"]["code"] == "fatal-error"
-    assert "private address" in response.get_json()["entry"][1]["resource"]["issue"][0]["diagnostics"]
+    assert "private address" in response.get_json().get("entry", [])[1]["resource"]["issue"][0]["diagnostics"]
     assert _count(app, "Communication") == 0 and rows(app) == []
 
 

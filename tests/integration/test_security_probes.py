@@ -107,7 +107,7 @@ def test_batch_if_none_exist_matches_only_what_the_caller_sees(app, client, hidd
             "request": {"method": "POST", "url": "Communication", "ifNoneExist": criteria}}]}
         response = client.post("/fhir", json=bundle, headers={**FHIR_JSON, **_lars(app)})
         assert response.status_code == 200
-        return response.get_json()["entry"][0]["response"]
+        return response.get_json().get("entry", [])[0]["response"]
 
     aimed, blank = batch(f"_id={hidden['Communication']}"), batch("_id=nothing-here")
     assert aimed["status"] == blank["status"] and not aimed["status"].startswith("200")
@@ -134,7 +134,7 @@ def test_a_bisection_over_conditional_create_update_and_paging_recovers_nothing(
         updated = client.put(f"/fhir/DiagnosticReport?{criteria}", json={"resourceType": "DiagnosticReport"},
                              headers={**FHIR_JSON, **_municipal_client(app)})
         paged = client.get(f"/fhir/Communication?{criteria}&_count=1", headers=_lars(app)).get_json()
-        answers.add((_answer(created), _answer(updated), len(paged["entry"]),
+        answers.add((_answer(created), _answer(updated), len(paged.get("entry", [])),
                      tuple(link["relation"] for link in paged["link"])))
     assert len(windows) == 31 and len(answers) == 1  # 31 windows, one answer: nothing recovered
     ((created, updated, entries, relations),) = answers
@@ -214,8 +214,8 @@ def test_a_search_never_pages_over_hidden_matches(app, client, inbox, hidden):
     response = client.get("/fhir/Communication?_count=1&_sort=_id", headers=_lars(app)).get_json()
     seen = []
     while True:
-        seen += [e["resource"]["id"] for e in response["entry"]]
-        assert len(response["entry"]) == 1 or not [link for link in response["link"] if link["relation"] == "next"]
+        seen += [e["resource"]["id"] for e in response.get("entry", [])]
+        assert len(response.get("entry", [])) == 1 or not [link for link in response["link"] if link["relation"] == "next"]
         following = [link["url"] for link in response["link"] if link["relation"] == "next"]
         if not following:
             break
@@ -300,7 +300,7 @@ def _events(app, client, query):
 def test_an_included_resource_is_audited_as_read(app, client, inbox, hidden):
     response = client.get(f"/fhir/DiagnosticReport?_id={hidden['DiagnosticReport']}&_include=DiagnosticReport:based-on",
                           headers=bearer(app, hsa_id=ANNA))
-    assert len(response.get_json()["entry"]) == 2
+    assert len(response.get_json().get("entry", [])) == 2
     events = _events(app, client, f"entity=ServiceRequest/{hidden['ServiceRequest']}")
     assert any(e["action"] == "E" and e["agent"][0]["who"]["reference"] == inbox.personal(ANNA) for e in events)
 

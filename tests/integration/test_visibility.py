@@ -21,7 +21,7 @@ def test_another_municipalitys_client_polling_a_samverkan_inbox_sees_nothing_of_
     own = client.get(f"/fhir/Task?owner={inbox.shared(ALFA)}", headers=bearer(app, client="alfa-system", org=ALFA)).get_json()
     assert len(own["entry"]) == 1
     foreign = client.get(f"/fhir/Task?owner={inbox.shared(ALFA)}", headers=bearer(app, client="kommun-b", org=KOMMUN_B))
-    assert foreign.status_code == 200 and foreign.get_json()["entry"] == []
+    assert foreign.status_code == 200 and foreign.get_json().get("entry", []) == []
 
 
 def test_a_member_sees_the_shared_inboxs_items_and_a_non_member_gets_404(app, client, inbox, sent):
@@ -29,13 +29,13 @@ def test_a_member_sees_the_shared_inboxs_items_and_a_non_member_gets_404(app, cl
     assert client.get(f"/fhir/Task/{task['id']}", headers=bearer(app, hsa_id=CECILIA)).status_code == 200
     assert client.get(f"/fhir/Task/{task['id']}", headers=bearer(app, hsa_id=JON)).status_code == 404
     assert client.get(f"/fhir/Task/{task['id']}/_history/1", headers=bearer(app, hsa_id=JON)).status_code == 404
-    assert client.get(f"/fhir/Task?owner={inbox.shared(ALFA)}", headers=bearer(app, hsa_id=JON)).get_json()["entry"] == []
+    assert client.get(f"/fhir/Task?owner={inbox.shared(ALFA)}", headers=bearer(app, hsa_id=JON)).get_json().get("entry", []) == []
 
 
 def test_a_user_sees_their_own_personal_inbox_only(app, client, inbox):
     send(client, message(inbox.personal(ANNA), [inbox.personal(JON)]))
-    assert len(client.get(f"/fhir/Task?owner={inbox.personal(JON)}", headers=bearer(app, hsa_id=JON)).get_json()["entry"]) == 1
-    assert client.get(f"/fhir/Task?owner={inbox.personal(JON)}", headers=bearer(app, hsa_id=ANNA)).get_json()["entry"] == []
+    assert len(client.get(f"/fhir/Task?owner={inbox.personal(JON)}", headers=bearer(app, hsa_id=JON)).get_json().get("entry", [])) == 1
+    assert client.get(f"/fhir/Task?owner={inbox.personal(JON)}", headers=bearer(app, hsa_id=ANNA)).get_json().get("entry", []) == []
 
 
 def test_a_message_is_seen_from_either_end_and_is_404_to_others(app, client, inbox, sent):
@@ -52,7 +52,7 @@ def test_searches_leave_out_what_the_caller_may_not_see(app, client, inbox, sent
     assert [c["id"] for c in search(client, query, bearer(app, hsa_id=CECILIA))] == [sent["id"]]
     assert search(client, query, bearer(app, hsa_id=NILS)) == []
     response = client.get(f"/fhir/{query}&_include=Communication:recipient", headers=bearer(app, hsa_id=NILS))
-    assert response.get_json()["entry"] == []
+    assert response.get_json().get("entry", []) == []
 
 
 def test_sent_items_are_seen_by_the_sending_inboxs_members(app, client, inbox, sent):

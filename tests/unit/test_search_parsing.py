@@ -17,8 +17,8 @@ def registry():
     return registry
 
 
-def _parse(registry, params, strict=False):
-    return parse_search(registry.resource("PractitionerRole"), params, strict=strict, base_url=BASE,
+def _parse(registry, params, strict=False, type_name="PractitionerRole"):
+    return parse_search(registry.resource(type_name), params, strict=strict, base_url=BASE,
                         default_count=50, max_count=500, cursors=CursorCodec(b"k"))
 
 
@@ -62,12 +62,43 @@ def test_unsupported_modifiers_are_refused(registry):
         _parse(registry, [("role:text", "x")])
 
 
-def test_include_must_name_a_reference_parameter_of_the_type(registry):
+def test_include_must_name_a_reference_parameter_of_the_type_under_strict_handling(registry):
     assert _parse(registry, [("_include", "PractitionerRole:practitioner")]).includes[0].name == "practitioner"
     with pytest.raises(MalformedRequest):
-        _parse(registry, [("_include", "PractitionerRole:role")])
+        _parse(registry, [("_include", "PractitionerRole:role")], strict=True)
     with pytest.raises(MalformedRequest):
-        _parse(registry, [("_include", "Organization:partof")])
+        _parse(registry, [("_include", "Organization:partof")], strict=True)
+
+
+def test_lenient_handling_reports_and_ignores_an_unknown_include(registry):
+    request = _parse(registry, [("_include", "PractitionerRole:role")])
+    assert request.includes == [] and request.ignored == ["_include=PractitionerRole:role"]
+
+
+def test_an_include_may_name_the_r4_element_where_it_is_unambiguous(registry):
+    request = _parse(registry, [("_include", "HealthcareService:providedBy")], type_name="HealthcareService")
+    assert [p.name for p in request.includes] == ["organization"]
+
+
+def test_include_star_names_every_reference_parameter_once(registry):
+    request = _parse(registry, [("_include", "*"), ("_include", "PractitionerRole:practitioner")])
+    names = [p.name for p in request.includes]
+    assert sorted(names) == sorted(p.name for p in registry.resource("PractitionerRole").search_params.values()
+                                   if p.type == "reference") and len(names) == len(set(names))
+
+
+def test_a_chained_search_is_refused_not_ignored_even_when_lenient(registry):
+    with pytest.raises(MalformedRequest, match="chained search"):
+        _parse(registry, [("practitioner:Practitioner.family", "Testsson")])
+    with pytest.raises(MalformedRequest, match="chained search"):
+        _parse(registry, [("practitioner.name", "Testsson")])
+
+
+def test_summary_count_and_count_zero_ask_for_the_total(registry):
+    assert _parse(registry, [("_summary", "count")]).wants_count
+    assert _parse(registry, [("_count", "0")]).wants_count
+    assert _parse(registry, [("_total", "accurate")]).wants_count
+    assert not _parse(registry, [("_total", "estimate")]).wants_count
 
 
 def test_a_reference_to_the_wrong_type_is_refused(registry):
