@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
@@ -151,13 +152,20 @@ def _create(resource_type: str):
     ctx = context()
     service.definition_for(ctx, resource_type)
     resource = read_fhir_json()
-    stored, created = service.create(
-        ctx, resource=resource, expected_type=resource_type, if_none_exist=request.headers.get("If-None-Exist")
-    )
+    stored, created = service.create(ctx, resource=resource, expected_type=resource_type, if_none_exist=_if_none_exist())
     # A conditional create that finds its match discloses it: a read, not a create.
     audit.within_write(ctx, resource_type, "create" if created else "read", [stored.as_dict()])
     commit()
     return _resource_response(stored, 201 if created else 200)
+
+
+def _if_none_exist() -> str | None:
+    """Conditional create criteria: `If-None-Exist`, or the query string of the POST (as fhirpy's get_or_create sends them)."""
+    header = request.headers.get("If-None-Exist")
+    if header is not None:
+        return header
+    criteria = [(k, v) for k, v in request.args.items(multi=True) if k not in ("_format", "_pretty")]
+    return urlencode(criteria) if criteria else None
 
 
 def _conditional_update(resource_type: str):
