@@ -81,10 +81,8 @@ def practitioner_profile(ctx, resource: dict, previous: dict | None) -> None:
 def practitioner_role_profile(ctx, resource: dict, previous: dict | None) -> None:
     """PractitionerRole: practitioner, unit and one pinned role code; membership of inboxes."""
     check_directory_write(ctx)
-    _require("practitioner" in resource, "practitioner is required", "PractitionerRole.practitioner")
-    _require("organization" in resource, "organization is required", "PractitionerRole.organization")
-    roles = _check_codes(resource, "code", shapes.ROLE, "role")
-    _require(len(roles) == 1, "exactly one role coding of the pinned role CodeSystem is required", "PractitionerRole.code")
+    # practitioner and organization (1..1) and one role coding are the mc-role profile's (fhir/profiles.py).
+    _check_codes(resource, "code", shapes.ROLE, "role")
     supervisor = shapes.extension(resource, "supervisor")
     if supervisor is not None:
         _require(shapes.reference_id(supervisor.get("valueReference"), "Practitioner") is not None,

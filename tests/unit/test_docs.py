@@ -14,3 +14,9 @@ def test_the_readme_starts_with_the_two_set_up_commands():
     blocks = [b.split("```", 1)[0].strip() for b in README.read_text(encoding="utf-8").split("```sh\n")[1:3]]
     assert "mc-adapter serve --sandbox" in blocks[0]
     assert "pytest" in blocks[1]
+
+
+def test_the_implementation_guide_page_is_generated_from_the_current_profiles():
+    from adapter.fhir.guide import main
+
+    assert main(["--check"]) == 0, "fhir_profiles/guide.md is out of date: run `python -m adapter.fhir.guide`"
