@@ -59,17 +59,22 @@ def render(text: str) -> str:
     return _SECTION.sub(replace, text)
 
 
-def main(argv: list[str]) -> int:
-    readme = Path(argv[argv.index("--readme") + 1]) if "--readme" in argv else Path("README.md")
-    current = readme.read_text(encoding="utf-8")
-    fresh = render(current)
-    if "--check" in argv:
+def write_or_check(path: Path, fresh: str, *, check: bool, command: str) -> int:
+    """Write a generated document, or with `check` return 1 (and say so) when it differs from `fresh`."""
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if check:
         if fresh != current:
-            print(f"{readme} is out of date: run `python -m adapter.docs`", file=sys.stderr)
+            print(f"{path} is out of date: run `{command}`", file=sys.stderr)
             return 1
         return 0
-    readme.write_text(fresh, encoding="utf-8")
+    path.write_text(fresh, encoding="utf-8")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    readme = Path(argv[argv.index("--readme") + 1]) if "--readme" in argv else Path("README.md")
+    fresh = render(readme.read_text(encoding="utf-8"))
+    return write_or_check(readme, fresh, check="--check" in argv, command="python -m adapter.docs")
 
 
 if __name__ == "__main__":

@@ -117,16 +117,10 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """Write the page, or with --check report whether it is current."""
-    path = Path(data_dir("fhir_profiles")) / GUIDE
-    text = render()
-    if "--check" in argv:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            print(f"{path} is out of date: run `python -m adapter.fhir.guide`", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(text, encoding="utf-8")
-    return 0
+    from adapter.docs import write_or_check
+
+    return write_or_check(Path(data_dir("fhir_profiles")) / GUIDE, render(), check="--check" in argv,
+                          command="python -m adapter.fhir.guide")
 
 
 if __name__ == "__main__":

@@ -411,12 +411,12 @@ def run_search(ctx, request: SearchRequest, *, cursors: CursorCodec | None) -> S
     return result
 
 
-def count_matches(session, conditions: list) -> tuple[int | None, list[str]]:
-    """The exact number of rows matching `conditions`, counted up to MAX_TOTAL (None beyond it)."""
-    limited = select(ResourceRow.id).where(*conditions).limit(MAX_TOTAL + 1).subquery()
+def count_matches(session, conditions: list, *, column=ResourceRow.id, what: str = "resources") -> tuple[int | None, list[str]]:
+    """The exact number of rows matching `conditions`, counted up to MAX_TOTAL (None, and a note, beyond it)."""
+    limited = select(column).where(*conditions).limit(MAX_TOTAL + 1).subquery()
     found = session.execute(select(func.count()).select_from(limited)).scalar_one()
     if found > MAX_TOTAL:
-        return None, [f"more than {MAX_TOTAL} resources match: total is left out (narrow the search to count)"]
+        return None, [f"more than {MAX_TOTAL} {what} match: total is left out (narrow the search to count)"]
     return found, []
 
 

@@ -34,7 +34,7 @@ from adapter.directory import shapes
 from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
 from adapter.fhir.search import (
-    MAX_TOTAL, CursorCodec, _date_range, _range_condition, _split_values, include_params, load_targets, parse_count,
+    CursorCodec, _date_range, _range_condition, _split_values, count_matches, include_params, load_targets, parse_count,
 )
 from adapter.fhir.store import Stored
 from adapter.fhir.validation import parse_reference
@@ -287,7 +287,8 @@ def run_feed(ctx, query: FeedQuery) -> FeedPage:
     horizon = _visible_horizon(ctx.session)
     if horizon is not None:
         conditions.append(horizon)
-    total, notes = _count(ctx.session, conditions) if query.wants_count else (None, [])
+    total, notes = (count_matches(ctx.session, conditions, column=InboxItem.task_id, what="items")
+                    if query.wants_count else (None, []))
     if query.count == 0 or query.summary_count:
         return FeedPage([], query.after, False, total=total, notes=notes)
     columns = [INCLUDE_COLUMNS[name] for name in query.includes]
@@ -306,14 +307,6 @@ def run_feed(ctx, query: FeedQuery) -> FeedPage:
         total = len(items)  # the whole feed is this page: exact, and free
     included = load_targets(ctx, [r for row in page for r in row[3:] if r]) if columns else []
     return FeedPage(items, last, more, included, total, notes)
-
-
-def _count(session, conditions: list) -> tuple[int | None, list[str]]:
-    limited = select(InboxItem.task_id).where(*conditions).limit(MAX_TOTAL + 1).subquery()
-    found = session.execute(select(func.count()).select_from(limited)).scalar_one()
-    if found > MAX_TOTAL:
-        return None, [f"more than {MAX_TOTAL} items match: total is left out (narrow the poll to count)"]
-    return found, []
 
 
 def feed_bundle(ctx, query: FeedQuery, page: FeedPage, cursors: CursorCodec) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -37,3 +38,21 @@ def wait_until_serving(process: subprocess.Popen, base: str, timeout: float = 60
             time.sleep(0.3)
     process.terminate()
     pytest.fail(f"the adapter did not answer within {timeout} s")
+
+
+def serve_sandbox(workdir, database_url: str, *, public_base: bool = True) -> tuple[subprocess.Popen, str, dict]:
+    """`mc-adapter serve --sandbox` on a free port and the suite's database; (process, base URL, env).
+
+    With `public_base` false no `MC_PUBLIC_BASE_URL` is set: links must follow the bound port.
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
+    base = f"http://127.0.0.1:{port}"
+    if public_base:
+        env["MC_PUBLIC_BASE_URL"] = base
+    if database_url.startswith("postgresql"):
+        env["MC_DATABASE_URL"] = database_url
+    process = subprocess.Popen([sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "2"],
+                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_until_serving(process, base)
+    return process, base, env

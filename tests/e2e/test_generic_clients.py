@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,7 +22,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import empty_tables
-from tests.e2e.processes import cli, free_port, wait_until_serving
+from tests.e2e.processes import cli, serve_sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -44,14 +42,7 @@ JS = Path(__file__).parent / "js"
 def served(tmp_path_factory, database_url):
     """The sandbox on a free port, links left to follow the bound address."""
     workdir = tmp_path_factory.mktemp("generic-clients")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
-    if database_url.startswith("postgresql"):
-        env["MC_DATABASE_URL"] = database_url
-    process = subprocess.Popen([sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "2"],
-                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(process, base)
+    process, base, env = serve_sandbox(workdir, database_url, public_base=False)
     yield {"base": base, "fhir": f"{base}/fhir", "env": env, "cwd": workdir,
            "token": lambda *args: cli("token", *args, env=env, cwd=workdir)}
     process.terminate()
@@ -159,7 +150,8 @@ def test_fhirclient_finds_the_token_endpoint_by_smart_discovery_and_reads_as_a_b
     smart.prepare()  # reads the CapabilityStatement: SMART's oauth-uris give the token endpoint
     assert type(smart.server.auth).__name__ == "FHIROAuth2Auth" and smart.server.auth._token_uri == token_uri
     smart.authorize()  # client_credentials with the signed assertion
-    found = HealthcareService.where(struct={"identifier": f"{INBOX}|{KOMMUN_A}#samverkan"}).perform_resources(smart.server)
+    found = HealthcareService.where(struct={"identifier": f"{INBOX}|{KOMMUN_A}#samverkan"}).perform_resources_iter(smart.server)
+    found = list(found)
     assert [s.name for s in found] and found[0].providedBy.reference.startswith("Organization/")
 
 

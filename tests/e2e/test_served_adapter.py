@@ -1,16 +1,11 @@
 """End to end: `mc-adapter serve --sandbox` under gunicorn, tokens from `mc-adapter token`, real HTTP."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
 
 from tests.conftest import empty_tables
 from tests.e2e.processes import cli as _cli
-from tests.e2e.processes import free_port as _free_port
-from tests.e2e.processes import wait_until_serving
+from tests.e2e.processes import serve_sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +14,7 @@ pytestmark = pytest.mark.e2e
 def served(tmp_path_factory, database_url):
     """A served sandbox adapter on the suite's database engine (a fresh SQLite file, or a PostgreSQL database)."""
     workdir = tmp_path_factory.mktemp("served")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
-    env["MC_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
-    if database_url.startswith("postgresql"):
-        env["MC_DATABASE_URL"] = database_url
-    process = subprocess.Popen([sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "2"],
-                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    wait_until_serving(process, base)
+    process, base, env = serve_sandbox(workdir, database_url)
     operator = _cli("token", "--operator", env=env, cwd=workdir)
     yield {"base": base, "env": env, "cwd": workdir, "auth": {"Authorization": f"Bearer {operator}"}}
     process.terminate()

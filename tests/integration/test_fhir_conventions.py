@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests.conftest import FHIR
-from tests.helpers import FHIR_JSON, bearer, created, function_inbox, organization, post, practitioner, put, role
+from tests.helpers import FHIR_JSON, bearer, created, function_inbox, organization, post, practitioner, role
 from tests.integration.messaging_helpers import ALFA, ANNA, JON, KOMMUN_A, MARIA, items, message, send
 
 
