@@ -26,6 +26,10 @@ from adapter.fhir.validation import BaseDefinitions, ResourceValidator
 from adapter.fhir.conformance import register as register_conformance
 from adapter.fhir.profiles import Profiles
 from adapter.fhir.views import fhir_blueprint
+from adapter.ops.health import health_blueprint
+from adapter.ops.logs import install_request_ids
+from adapter.ops.metrics import install_request_metrics, metrics_blueprint
+from adapter.ops.registration import register as register_ops
 from adapter.http.errors import register_error_handlers
 from adapter.http.unit_of_work import AppState, close_session
 
@@ -40,6 +44,7 @@ def build_registry() -> Registry:
     register_partner(registry)
     register_audit(registry)
     register_conformance(registry)
+    register_ops(registry)
     profiles = Profiles.load()
     for definition in registry.resources.values():
         definition.profile_url = definition.profile_url or profiles.url_of(definition.name)
@@ -101,6 +106,10 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
     )
     app.register_blueprint(fhir_blueprint())
     app.register_blueprint(auth_blueprint())
+    app.register_blueprint(health_blueprint())
+    app.register_blueprint(metrics_blueprint())
+    install_request_ids(app)
+    install_request_metrics(app)
     _add_admin_api(app)
     register_error_handlers(app)  # after flask-smorest's, so that ours answer on every endpoint
     if config.bench_endpoints:

@@ -75,7 +75,11 @@ def serve(host: str, port: int, workers: int | None, sandbox: bool, no_worker: b
     """Serve the adapter with gunicorn."""
     from adapter.server import AdapterServer
 
+    from adapter.ops.logs import configure_logging
+
+    configure_logging()
     config = _config(sandbox=True if sandbox else None, workers=workers).bound_to(host, port)
+    _warn_if_routine_expired()
     _prepare_database(config)
     if config.sandbox:
         _load_sandbox(config)
@@ -183,6 +187,15 @@ def token(hsa_id: str | None, unit: str | None, operator: bool, client: str | No
     click.echo(text)
 
 
+def _warn_if_routine_expired() -> None:
+    """`serve` and `worker` say at start when the rules implement an expired routine (also in /readyz, metrics)."""
+    from adapter.messaging.policy import Routine
+
+    warning = Routine.from_table().warning(utcnow().date())
+    if warning:
+        click.echo(f"WARNING: {warning}.", err=True)
+
+
 @main.command()
 def rules() -> None:
     """Print the flow rules and the routine they implement; warn when it is past its validity."""
@@ -192,10 +205,9 @@ def rules() -> None:
 
     routine = Routine.from_table()
     click.echo(render_rules(routine))
-    today = utcnow().date()
-    if routine.expired_on(today):
-        click.echo(f"WARNING: routine {routine.document} version {routine.version} was valid until {routine.valid_to}; "
-                   "ask the region for the current version and update mappings/ (the code does not change).", err=True)
+    warning = routine.warning(utcnow().date())
+    if warning:
+        click.echo(f"WARNING: {warning}.", err=True)
 
 
 @main.command("purge-trash")
@@ -282,21 +294,37 @@ def client_disable(client_id: str) -> None:
 @main.command()
 @click.option("--threads", type=click.IntRange(1, 64), help="Delivery threads (default: MC_DELIVERY_THREADS or 4).")
 @click.option("--name", help="This worker's name in the attempts it records (default: host:pid).")
-def worker(threads: int | None, name: str | None) -> None:
-    """Deliver the outbox until SIGTERM or SIGINT; run as many as you like, on any hosts."""
+@click.option("--metrics-port", type=click.IntRange(0, 65535), envvar="MC_WORKER_METRICS_PORT",
+              help="Serve this worker's Prometheus metrics (deliveries, job runs) on this port (MC_WORKER_METRICS_PORT).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.option("--no-jobs", is_flag=True, help="Do not run the periodic jobs (trash purge, routine check) here.")
+def worker(threads: int | None, name: str | None, metrics_port: int | None, metrics_host: str, no_jobs: bool) -> None:
+    """Deliver the outbox and run the periodic jobs until SIGTERM or SIGINT; run as many as you like, on any hosts."""
     import signal
     import threading
 
     from adapter.delivery.worker import Worker
+    from adapter.ops import jobs
+    from adapter.ops.logs import configure_logging
+    from adapter.ops.metrics import observe_delivery, serve_worker_metrics
 
+    configure_logging()
     config = _config()
+    _warn_if_routine_expired()
     _prepare_database(config)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    delivery = Worker(_app_state(config), name=name)
+    app_state = _app_state(config)
+    delivery = Worker(app_state, name=name, observe=observe_delivery)
+    if metrics_port:
+        serve_worker_metrics(app_state, host=metrics_host, port=metrics_port)
+    if not no_jobs:
+        threading.Thread(target=jobs.run_forever, args=(app_state, stop), kwargs={"worker": delivery.name},
+                         name="periodic-jobs", daemon=True).start()
     click.echo(f"mc-adapter worker {delivery.name}: {threads or config.delivery_threads} threads "
-               f"({'polling every 0.5 s' if config.is_sqlite else 'LISTEN mc_outbox'})", err=True)
+               f"({'polling every 0.5 s' if config.is_sqlite else 'LISTEN mc_outbox'})"
+               f"{'' if no_jobs else ', periodic jobs'}{f', metrics on :{metrics_port}' if metrics_port else ''}", err=True)
     delivery.run(stop, threads=threads)
     click.echo("mc-adapter worker stopped", err=True)
 

@@ -46,6 +46,8 @@ class Config:
     delivery_lease_seconds: int = 120
     delivery_threads: int = 4
     delivery_batch: int = 4  # small claims: a row waits for at most three deliveries before it
+    metrics_token: str | None = None  # MC_METRICS_TOKEN: the bearer token `GET /metrics` needs (open in sandbox mode)
+    graceful_timeout: int = 30  # MC_GRACEFUL_TIMEOUT: seconds SIGTERM gives in-flight requests and deliveries
 
     @property
     def server_base_url(self) -> str:
@@ -104,6 +106,10 @@ class Config:
 
             kwargs["oidc_issuers"] = tuple(json.loads(env["MC_OIDC_ISSUERS"]))
         kwargs.update(_delivery_settings(env))
+        if env.get("MC_METRICS_TOKEN"):
+            kwargs["metrics_token"] = env["MC_METRICS_TOKEN"]
+        if env.get("MC_GRACEFUL_TIMEOUT"):
+            kwargs["graceful_timeout"] = int(env["MC_GRACEFUL_TIMEOUT"])
         if env.get("MC_SECRET_KEY"):
             kwargs["secret_key"] = env["MC_SECRET_KEY"]
         return cls(**kwargs)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 from gunicorn.app.base import BaseApplication
 
 from adapter.config import Config
+from adapter.ops.logs import ACCESS_LOG_FORMAT
 
 
 class AdapterServer(BaseApplication):
@@ -18,11 +22,14 @@ class AdapterServer(BaseApplication):
             "threads": threads,
             "worker_class": "gthread",
             "accesslog": "-",
-            # Paths only: query strings may carry patient identifiers (no patient data in logs).
-            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+            # JSON, paths only: query strings may carry patient identifiers (no patient data in logs).
+            "access_log_format": ACCESS_LOG_FORMAT,
             "timeout": 60,
-            "graceful_timeout": 30,
+            # SIGTERM: stop accepting, let in-flight requests finish within this bound, then exit.
+            "graceful_timeout": config.graceful_timeout,
+            "child_exit": _metrics_child_exit,
         }
+        _multiprocess_metrics_dir()
         if delivery_worker:
             self._add_delivery_worker()
         super().__init__()  # reads self.options (load_config)
@@ -59,3 +66,16 @@ class AdapterServer(BaseApplication):
         from adapter.app import create_app
 
         return create_app(self.adapter_config)
+
+
+def _multiprocess_metrics_dir() -> None:
+    """prometheus-client's multiprocess mode: gunicorn's workers write their counters to one directory."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mc-adapter-metrics-")
+
+
+def _metrics_child_exit(_server, worker) -> None:
+    """A worker that exits leaves its live gauges (connections in use) out of the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -89,8 +89,10 @@ class Worker:
     """Delivers the outbox of one database; any number run side by side."""
 
     def __init__(self, app_state, *, name: str | None = None, client: OutboundClient | None = None,
-                 rng: random.Random | None = None, idle_seconds: float | None = None):
+                 rng: random.Random | None = None, idle_seconds: float | None = None, observe=None):
         self.app = app_state
+        # (destination, outcome, seconds) after each attempt: the worker's metrics (adapter/ops/metrics.py).
+        self.observe = observe or (lambda destination, outcome, seconds: None)
         self.config = app_state.config
         self.policy = retry_policy(self.config)
         self.client = client or client_for(self.config)
@@ -224,6 +226,7 @@ class Worker:
             began = time.monotonic()
             attempted = self.attempt(entry, resolved)
             duration_ms = int((time.monotonic() - began) * 1000)
+            self.observe(entry.destination, attempted.outcome, duration_ms / 1000)
             self._record_patiently(entry, attempted, duration_ms, deadline=started + budget)
         return len(entries)
 

@@ -132,6 +132,17 @@ class TypeOperation:
 
 
 @dataclass(frozen=True)
+class PeriodicJob:
+    """Work a worker runs once per `interval_seconds` across the cluster (adapter/ops/jobs.py)."""
+
+    name: str
+    interval_seconds: int
+    run: Callable  # (sessions, now) -> str: a short summary (counts only, never data); commits its own batches
+    description: str
+    lease_seconds: int = 600  # how long one run may hold the job before another worker may take it
+
+
+@dataclass(frozen=True)
 class SystemOperation:
     """A system-level operation, `POST /fhir/$<name>`; the handler answers the whole HTTP exchange."""
 
@@ -153,6 +164,9 @@ class Registry:
         self.deliverers: dict[str, Callable] = {}
         self.system_operations: dict[str, SystemOperation] = {}
         self.type_operations: dict[str, TypeOperation] = {}
+        self.periodic_jobs: dict[str, PeriodicJob] = {}
+        # What `/readyz` details and the metrics report per domain: name -> (now) -> dict (no data).
+        self.status_reports: dict[str, Callable] = {}
         # Values computed once from the registry and the configuration (e.g. the conformance library).
         self.derived: dict = {}
         # CapabilityStatement.rest.messaging entries a domain declares (e.g. $process-message's events).
@@ -181,6 +195,14 @@ class Registry:
     def add_system_operation(self, operation: SystemOperation) -> None:
         """Serve `POST /fhir/$<name>`."""
         self.system_operations[operation.name] = operation
+
+    def add_status_report(self, name: str, report: Callable) -> None:
+        """Report `report(now)` (a small dict, never patient data) in `/readyz` details."""
+        self.status_reports[name] = report
+
+    def add_periodic_job(self, job: PeriodicJob) -> None:
+        """Run `job` from the workers, once per interval across every host."""
+        self.periodic_jobs[job.name] = job
 
     def add_type_operation(self, operation: TypeOperation) -> None:
         """Serve `POST /fhir/<type>/$<name>`."""

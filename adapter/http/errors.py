@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -85,6 +85,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(errors.AdapterError)
     def _domain(error: errors.AdapterError):
         _audit_refusal(error)
+        g.mc_refused_rules = [i.rule for i in error.issues if i.rule]  # counted by rule (adapter/ops/metrics.py)
         headers = {}
         if isinstance(error, errors.Unauthenticated):
             headers["WWW-Authenticate"] = 'Bearer realm="mc-adapter"'

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from adapter.auth import visibility
-from adapter.fhir.registry import WITH_PATCH, Operation, OperationParameter, Registry, ResourceDefinition, SearchParam
+from adapter.fhir.registry import WITH_PATCH, Operation, OperationParameter, PeriodicJob, Registry, ResourceDefinition, SearchParam
 from adapter.identifiers import BASE
 from adapter.inbox import feed, moves, tasks, trash, updates
 
@@ -52,3 +52,7 @@ def register(registry: Registry) -> None:
             parameters=(OperationParameter("return", "out", "OperationOutcome", "How many items were deleted", min=1),),
         ))
     registry.on("unit-merged", moves.move_open_items)
+    registry.add_periodic_job(PeriodicJob(
+        name="trash-purge", interval_seconds=24 * 3600, run=trash.purge_job,
+        description="The trash empties by itself: items trashed 30 days ago or more are deleted (MC-R22)",
+    ))

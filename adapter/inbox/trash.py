@@ -57,3 +57,14 @@ def empty_trash(ctx, resource_id: str, parameters, *, resource_type: str) -> tup
         deleted += len(task_ids)
     return 200, {"resourceType": "OperationOutcome", "issue": [{
         "severity": "information", "code": "informational", "diagnostics": f"{deleted} items deleted from the trash"}]}
+
+
+def purge_job(sessions, now, *, batch_size: int = 500) -> str:
+    """The daily periodic job (MC-R22): purge in batches, each its own transaction."""
+    total = 0
+    while True:
+        with sessions.begin() as session:
+            deleted = purge_batch(session, now=now, limit=batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return f"{total} items purged"

@@ -169,3 +169,15 @@ class Routine:
     def expired_on(self, today: date) -> bool:
         """True once the routine is past its validity date (the region should issue a new one)."""
         return today > self.valid_to
+
+    def warning(self, today: date) -> str | None:
+        """What operators are told once the routine has expired (serve, the periodic check, `rules`)."""
+        if not self.expired_on(today):
+            return None
+        return (f"routine {self.document} version {self.version} was valid until {self.valid_to}; ask the region for "
+                "the current version and update mappings/ (the code does not change)")
+
+    def status(self, today: date) -> dict:
+        """For `/readyz` details and the metrics."""
+        return {"document": self.document, "version": self.version, "validTo": self.valid_to.isoformat(),
+                "expired": self.expired_on(today)}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from adapter.auth import visibility
-from adapter.fhir.registry import Registry, ResourceDefinition, SearchParam
+from adapter.fhir.registry import PeriodicJob, Registry, ResourceDefinition, SearchParam
 from adapter.directory.inboxes import resolve_inbox
 from adapter.messaging import delivery, exchange, parties, service
-from adapter.messaging.policy import FlowPolicy
+from adapter.messaging.policy import FlowPolicy, Routine
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
@@ -37,9 +38,28 @@ def _check_reminder_to_other(ctx, *, owner, requester: str, dialogue_held: bool,
     ))
 
 
+log = logging.getLogger("adapter.messaging")
+
+
+def _routine_check(_sessions, now) -> str:
+    """The daily periodic job: say it loudly once the routine the rules implement has expired."""
+    routine = Routine.from_table()
+    warning = routine.warning(now.date())
+    if warning:
+        log.warning("the flow rules are past their validity: %s", warning)
+        return f"EXPIRED: valid until {routine.valid_to}"
+    return f"valid until {routine.valid_to}"
+
+
 def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
     """Serve Communication (create, read, vread, search, history); check reminders to others."""
     policy = policy or FlowPolicy.from_table()
+    routine = Routine.from_table()
+    registry.add_status_report("routine", lambda now: routine.status(now.date()))
+    registry.add_periodic_job(PeriodicJob(
+        name="routine-validity", interval_seconds=24 * 3600, run=_routine_check,
+        description="Warn when the routine the flow rules implement is past its validity date",
+    ))
     registry.on("reminder-to-other", partial(_check_reminder_to_other, policy=policy))
     registry.add_deliverer(delivery.KIND, delivery.deliver_communication)
     registry.on("outbox-delivered", delivery.on_delivered)

@@ -277,4 +277,5 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
     ])
     delivery.outbox_for(ctx, message=resource, sender=route.sender.reference, recipients=route.recipients, items=items,
                         save_to_journal=flagged)
+    ctx.registry.emit(ctx, "message-routed", category=route.item_kind, recipients=len(route.recipients))
     return stored, True

@@ -15,6 +15,7 @@ from adapter.proxies import models as proxy_models  # noqa: F401
 from adapter.messaging import models as messaging_models  # noqa: F401
 from adapter.delivery import models as delivery_models  # noqa: F401
 from adapter.partner import models as partner_models  # noqa: F401
+from adapter.ops import models as ops_models  # noqa: F401
 
 target_metadata = Base.metadata
 
