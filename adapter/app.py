@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import Callable
 
-from flask import Flask, g, jsonify
+from flask import Flask, jsonify
 
 from adapter.audit.registration import register as register_audit
 from adapter.auth.oidc import Issuer, JwksCache
@@ -49,21 +48,6 @@ def build_registry() -> Registry:
     for definition in registry.resources.values():
         definition.profile_url = definition.profile_url or profiles.url_of(definition.name)
     return registry
-
-
-def _add_server_timing(app: Flask) -> None:
-    """`Server-Timing: app;dur=<ms>` on every response: the benchmark reports server-side latency."""
-
-    @app.before_request
-    def _start():
-        g.mc_started = time.perf_counter()
-
-    @app.after_request
-    def _stop(response):
-        started = g.get("mc_started")
-        if started is not None:
-            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
-        return response
 
 
 def _add_admin_api(app: Flask) -> None:
@@ -117,7 +101,6 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
 
         app.register_blueprint(baseline_blueprint())
     app.teardown_appcontext(close_session)
-    _add_server_timing(app)
 
     @app.get("/")
     def _index():
