@@ -203,6 +203,13 @@ class Worker:
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
+    def _observe(self, destination: str, outcome: str, seconds: float) -> None:
+        """Tell the metrics; counting never stops a delivery."""
+        try:
+            self.observe(destination, outcome, seconds)
+        except Exception as exc:
+            log.warning("delivery metrics failed: %s", type(exc).__name__)
+
     def release(self, entries: list[Entry]) -> None:
         """Give unattempted rows back (their claim would outlive its lease otherwise)."""
         if not entries:
@@ -226,7 +233,7 @@ class Worker:
             began = time.monotonic()
             attempted = self.attempt(entry, resolved)
             duration_ms = int((time.monotonic() - began) * 1000)
-            self.observe(entry.destination, attempted.outcome, duration_ms / 1000)
+            self._observe(entry.destination, attempted.outcome, duration_ms / 1000)
             self._record_patiently(entry, attempted, duration_ms, deadline=started + budget)
         return len(entries)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 import time
 from datetime import datetime
 from functools import cache
@@ -32,9 +33,21 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BACKLOG_STATES = ("pending", "delivering", "dead")
 
 
-@cache
+_CREATED = threading.Lock()
+
+
 def process_metrics():
-    """This process's counters (created on first use, after `PROMETHEUS_MULTIPROC_DIR` is set)."""
+    """This process's counters (created once, on first use, after `PROMETHEUS_MULTIPROC_DIR` is set).
+
+    Thread-safe: delivery threads and request threads may ask first at the same moment, and
+    prometheus-client refuses a second registration of a name.
+    """
+    with _CREATED:
+        return _create_metrics()
+
+
+@cache
+def _create_metrics():
     from prometheus_client import Counter, Gauge, Histogram
 
     class Metrics:

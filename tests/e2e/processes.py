@@ -25,6 +25,26 @@ def cli(*args, env, cwd) -> str:
     return done.stdout.strip()
 
 
+def spawn(args: list[str], *, env: dict, cwd, name: str, **options) -> subprocess.Popen:
+    """Start `python -m adapter <args>` with its stderr in `<cwd>/<name>.log` (a file: a pipe nobody
+    reads would fill with the JSON logs and block the process)."""
+    log_path = os.path.join(str(cwd), f"{name}.log")
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "adapter", *args], env=env, cwd=cwd,
+                                   stdout=subprocess.DEVNULL, stderr=log, **options)
+    process.log_path = log_path
+    return process
+
+
+def log_tail(process: subprocess.Popen, size: int = 2000) -> str:
+    """The end of a spawned process's log (for a failure's message)."""
+    path = getattr(process, "log_path", None)
+    if path is None or not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8", errors="replace") as log:
+        return log.read()[-size:]
+
+
 def wait_until_serving(process: subprocess.Popen, base: str, timeout: float = 60) -> None:
     """Until `base/fhir/metadata` answers 200, or fail with the server's error output."""
     deadline = time.monotonic() + timeout
@@ -34,7 +54,7 @@ def wait_until_serving(process: subprocess.Popen, base: str, timeout: float = 60
                 return
         except requests.ConnectionError:
             if process.poll() is not None:
-                pytest.fail(f"the adapter did not start: {process.stderr.read()[-2000:]}")
+                pytest.fail(f"the adapter did not start: {log_tail(process)}")
             time.sleep(0.3)
     process.terminate()
     pytest.fail(f"the adapter did not answer within {timeout} s")
@@ -52,7 +72,6 @@ def serve_sandbox(workdir, database_url: str, *, public_base: bool = True) -> tu
         env["MC_PUBLIC_BASE_URL"] = base
     if database_url.startswith("postgresql"):
         env["MC_DATABASE_URL"] = database_url
-    process = subprocess.Popen([sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "2"],
-                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = spawn(["serve", "--sandbox", "--port", str(port), "--workers", "2"], env=env, cwd=workdir, name=f"serve-{port}")
     wait_until_serving(process, base)
     return process, base, env

@@ -1,8 +1,6 @@
 """End to end: `mc-adapter serve` and `mc-adapter worker` as processes push a message to a local receiver."""
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,7 +9,7 @@ import requests
 from adapter.bench.receiver import Receiver
 from adapter.identifiers import BASE, HSA_ID, INBOX_ID
 from tests.conftest import empty_tables
-from tests.e2e.processes import cli, free_port, wait_until_serving
+from tests.e2e.processes import cli, free_port, spawn, wait_until_serving
 from tests.integration.delivery_helpers import endpoint, state_of
 from tests.integration.messaging_helpers import KOMMUN_A, KOMMUN_B, MARIA, message
 
@@ -30,14 +28,12 @@ def adapter(request, tmp_path, database_url):
     env.update({"MC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "MC_OUTBOUND_ALLOW_HOSTS": "127.0.0.1"})
     if database_url.startswith("postgresql"):
         env["MC_DATABASE_URL"] = database_url
-    serve = [sys.executable, "-m", "adapter", "serve", "--sandbox", "--port", str(port), "--workers", "1"]
-    processes = [subprocess.Popen(serve + ([] if embedded else ["--no-worker"]), env=env, cwd=tmp_path,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)]
+    serve = ["serve", "--sandbox", "--port", str(port), "--workers", "1"]
+    processes = [spawn(serve + ([] if embedded else ["--no-worker"]), env=env, cwd=tmp_path, name="serve")]
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(processes[0], base)
     if not embedded:
-        processes.append(subprocess.Popen([sys.executable, "-m", "adapter", "worker"], env=env, cwd=tmp_path,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        processes.append(spawn(["worker"], env=env, cwd=tmp_path, name="worker"))
     operator = cli("token", "--operator", env=env, cwd=tmp_path)
     receiver = Receiver().start()
     yield {"base": base, "auth": {"Authorization": f"Bearer {operator}", **FHIR}, "receiver": receiver}

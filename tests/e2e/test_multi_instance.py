@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +22,7 @@ import requests
 from adapter.bench.receiver import Receiver
 from adapter.identifiers import HSA_ID, INBOX_ID
 from tests.conftest import empty_tables
-from tests.e2e.processes import cli, free_port, wait_until_serving
+from tests.e2e.processes import cli, free_port, spawn, wait_until_serving
 from tests.integration.delivery_helpers import endpoint
 from tests.integration.messaging_helpers import KOMMUN_A, KOMMUN_B, MARIA, message
 
@@ -46,10 +44,9 @@ class Instance:
         self.process = None
 
     def start(self) -> "Instance":
-        command = [sys.executable, "-m", "adapter", "serve", "--port", str(self.port), "--workers", "1"]
+        command = ["serve", "--port", str(self.port), "--workers", "1"] + (["--sandbox"] if self.sandbox else [])
         # Its own process group: a kill takes gunicorn's master and workers together, as a crashed host would.
-        self.process = subprocess.Popen(command + (["--sandbox"] if self.sandbox else []), env=self.env, cwd=self.cwd,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.process = spawn(command, env=self.env, cwd=self.cwd, name=f"serve-{self.port}", start_new_session=True)
         wait_until_serving(self.process, self.base)
         return self
 
@@ -72,8 +69,7 @@ def cluster(tmp_path, database_url):
                 "MC_PUBLIC_BASE_URL": "http://127.0.0.1:8080"})  # one public base for both, as behind a proxy
     first = Instance(env, tmp_path, sandbox=True).start()  # loads the sandbox directory once
     second = Instance(env, tmp_path, sandbox=True).start()
-    workers = [subprocess.Popen([sys.executable, "-m", "adapter", "worker", "--name", f"w{i}"], env=env, cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in (1, 2)]
+    workers = [spawn(["worker", "--name", f"w{i}"], env=env, cwd=tmp_path, name=f"worker-{i}") for i in (1, 2)]
     receiver = Receiver().start()
     operator = cli("token", "--operator", "--minutes", "30", env=env, cwd=tmp_path)
     yield {"instances": [first, second], "receiver": receiver, "auth": {"Authorization": f"Bearer {operator}", **FHIR}}

@@ -5,7 +5,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
+import tempfile
 import time
 
 import pytest
@@ -15,6 +15,7 @@ from adapter.bench.receiver import Receiver
 from adapter.config import Config
 from adapter.delivery.models import OutboxAttempt, OutboxEntry
 from adapter.delivery.outbox import Delivery, enqueue
+from tests.e2e.processes import spawn
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
@@ -39,8 +40,8 @@ def _worker(database_url: str, receiver: Receiver, name: str, *, lease: int = 12
         "MC_DESTINATIONS": json.dumps({"receiver": {"url": receiver.url}}), "MC_DELIVERY_LEASE_SECONDS": str(lease),
         "MC_DELIVERY_BASE_DELAY_SECONDS": "0.2", "MC_DELIVERY_MAX_DELAY_SECONDS": "2",
     })
-    return subprocess.Popen([sys.executable, "-m", "adapter", "worker", "--name", name, "--threads", str(threads)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return spawn(["worker", "--name", name, "--threads", str(threads)], env=env, cwd=tempfile.gettempdir(),
+                 name=f"delivery-worker-{name}-{os.getpid()}")
 
 
 def _states(app) -> dict[str, int]:
