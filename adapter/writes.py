@@ -33,6 +33,7 @@ from sqlalchemy.sql.expression import RollbackToSavepointClause
 
 _PENDING = "mc_pending_inserts"
 _FLUSHING = "mc_flushing_inserts"
+_FAILED = "mc_flush_failed"
 
 
 def insert_later(connection: Connection, table: Table, rows: list[dict], *, computed: dict[str, str] | None = None) -> None:
@@ -60,6 +61,12 @@ def flush(connection: Connection) -> None:
         else:
             for table, _columns, _computed, rows in _grouped(pending):
                 connection.execute(table.insert(), rows)
+    except Exception:
+        # A flush that fails inside `commit` (e.g. a concurrent writer took the same unique key)
+        # leaves the database transaction aborted while SQLAlchemy counts it as ended, and the
+        # pool would skip its reset: the connection is rolled back when it is checked in.
+        connection.info[_FAILED] = True
+        raise
     finally:
         connection.info.pop(_FLUSHING, None)
 
@@ -79,10 +86,13 @@ def install(engine: Engine) -> None:
     event.listen(engine.pool, "checkin", _forget_on_checkin)
 
 
-def _forget_on_checkin(_dbapi_connection, connection_record) -> None:
-    # A connection back in the pool carries nothing into the next checkout.
+def _forget_on_checkin(dbapi_connection, connection_record) -> None:
+    # A connection back in the pool carries nothing into the next checkout: no queued rows, and
+    # no transaction a failed flush left aborted.
     if connection_record is not None:
         connection_record.info.pop(_PENDING, None)
+        if connection_record.info.pop(_FAILED, False) and dbapi_connection is not None:
+            dbapi_connection.rollback()
 
 
 def _before_execute(connection, clauseelement, multiparams, params, execution_options):

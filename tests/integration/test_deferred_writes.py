@@ -121,3 +121,21 @@ def test_a_connection_the_server_closed_is_replaced_before_any_statement_runs(en
     time.sleep(0.2)  # the server's FIN reaches the pooled socket
     with engine.connect() as connection:
         assert connection.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+
+
+def test_a_flush_that_fails_at_commit_leaves_no_aborted_transaction_in_the_pool(database_url, clean_database):
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        row = {"resource_type": "Test", "id": "dup", "version": 1, "last_updated": utcnow(), "content": "{}"}
+        with engine.begin() as connection:
+            connection.execute(ResourceRow.__table__.insert(), [row])
+        with pytest.raises(IntegrityError):
+            with Session(engine) as session:
+                insert_later(session.connection(), ResourceRow.__table__, [row])
+                session.commit()  # the queued duplicate is sent inside commit, and refused
+        with Session(engine) as session:  # the same pooled connection, next request
+            assert session.execute(select(func.count()).select_from(ResourceRow.__table__)).scalar() == 1
+    finally:
+        engine.dispose()
