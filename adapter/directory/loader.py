@@ -10,6 +10,7 @@ file, not in memory, so memory stays bounded by the batch however large the dire
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
@@ -17,11 +18,14 @@ from typing import Callable, Iterator
 from urllib.parse import urlencode
 
 import ijson
+from sqlalchemy import select, tuple_
 
 from adapter.auth.caller import ADAPTER
 from adapter.context import Context
 from adapter.errors import AdapterError, MalformedRequest
+from adapter.directory import readmodel
 from adapter.fhir import service, store
+from adapter.fhir.models import UniqueIdentifier
 from adapter.fhir.transactions import rewrite_references
 from adapter.identifiers import canonical_system
 
@@ -98,53 +102,145 @@ def _entries(path: str) -> Iterator[dict]:
             raise MalformedRequest.simple(f"{path} is not a JSON Bundle: {exc}") from None
 
 
-def _existing_role_id(ctx: Context, resource: dict) -> str | None:
-    """A PractitionerRole's natural key: the same user, unit and role code."""
+@dataclass
+class BatchState:
+    """What one batch knows without asking the database again.
+
+    - The owners of every unique identifier the batch names are read in one query before it
+      starts and seeded into the transaction (`store.seed_identifier_owners`), which keeps them
+      current as the batch writes.
+    - `new_practitioners`: users created in this batch; no stored role can name them yet, so a
+      role of theirs is looked up in `new_roles` (its natural key -> id) instead of searched.
+    """
+
+    new_practitioners: set[str] = field(default_factory=set)
+    new_roles: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+
+def _identifier_keys(definition, resource: dict) -> list[tuple[str, str, str]]:
+    """(type, system, value) of the resource's unique identifiers, normalised as they are stored."""
+    keys = []
+    for ident in resource.get("identifier", []) if isinstance(resource.get("identifier"), list) else []:
+        if not isinstance(ident, dict):
+            continue
+        system = canonical_system(ident.get("system"))
+        value = ident.get("value")
+        if system in definition.unique_identifier_systems and isinstance(value, str) and value:
+            keys.append((definition.name, system, value.strip().upper() if system.endswith("29.4.19") else value))
+    return keys
+
+
+def _prefetch_owners(ctx: Context, entries: list[dict]) -> dict[tuple[str, str, str], str | None]:
+    """Every unique identifier the batch names -> its owner now (None if none), in one query per 500."""
+    keys = set()
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        definition = ctx.registry.resource(str(resource.get("resourceType"))) if isinstance(resource, dict) else None
+        if definition is not None:
+            keys.update(_identifier_keys(definition, resource))
+    owners: dict[tuple[str, str, str], str | None] = dict.fromkeys(keys)
+    table = UniqueIdentifier.__table__
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        rows = ctx.session.connection().execute(select(table.c.resource_type, table.c.system, table.c.value, table.c.resource_id)
+                                                .where(tuple_(table.c.resource_type, table.c.system, table.c.value).in_(chunk)))
+        owners.update({(t, sy, v): rid for t, sy, v, rid in rows})
+    return owners
+
+
+def _role_key(resource: dict) -> tuple[str, str, str] | None:
     practitioner = (resource.get("practitioner") or {}).get("reference", "")
     organization = (resource.get("organization") or {}).get("reference", "")
     roles = [f"{c.get('system')}|{c.get('code')}" for cc in resource.get("code", []) for c in cc.get("coding", [])]
     if not (practitioner.startswith("Practitioner/") and organization.startswith("Organization/") and len(roles) == 1):
         return None
-    criteria = urlencode({"practitioner": practitioner, "organization": organization, "role": roles[0]})
+    return practitioner, organization, roles[0]
+
+
+def _existing_role_id(ctx: Context, resource: dict, batch: BatchState) -> str | None:
+    """A PractitionerRole's natural key: the same user, unit and role code."""
+    key = _role_key(resource)
+    if key is None:
+        return None
+    if key in batch.new_roles:
+        return batch.new_roles[key]
+    if key[0].removeprefix("Practitioner/") in batch.new_practitioners:
+        return None  # a user created in this batch has no stored roles
+    criteria = urlencode({"practitioner": key[0], "organization": key[1], "role": key[2]})
     matches = service.find_by_criteria(ctx, resource_type="PractitionerRole", criteria=criteria)
     return matches[0] if len(matches) == 1 else None
 
 
-def _existing_id(ctx: Context, resource: dict) -> str | None:
+def _existing_id(ctx: Context, resource: dict, batch: BatchState) -> str | None:
     definition = ctx.registry.resource(resource["resourceType"])
     if definition.name == "PractitionerRole" and "id" not in resource:
-        return _existing_role_id(ctx, resource)
-    for ident in resource.get("identifier", []):
-        system = canonical_system(ident.get("system"))
-        if system in definition.unique_identifier_systems and ident.get("value"):
-            value = ident["value"].strip().upper() if system.endswith("29.4.19") else ident["value"]
-            found = store.owners_of_identifier(ctx.session, resource_type=definition.name, system=system, value=value)
-            if found:
-                return found
+        return _existing_role_id(ctx, resource, batch)
+    for resource_type, system, value in _identifier_keys(definition, resource):
+        found = store.owners_of_identifier(ctx.session, resource_type=resource_type, system=system, value=value)
+        if found:
+            return found
     return resource.get("id")
 
 
-def _load_one(ctx: Context, entry: dict, ids: ReferenceMap, report: LoadReport) -> None:
+def _remember(resource: dict, stored, batch: BatchState, *, created: bool) -> None:
+    """What this entry stored, for the rest of the batch."""
+    if resource["resourceType"] == "Practitioner" and created:
+        batch.new_practitioners.add(stored.id)
+    elif resource["resourceType"] == "PractitionerRole":
+        key = _role_key(resource)
+        if key is not None:
+            batch.new_roles[key] = stored.id
+
+
+def _load_one(ctx: Context, entry: dict, ids: ReferenceMap, report: LoadReport, batch: BatchState) -> None:
     resource = entry.get("resource")
     if not isinstance(resource, dict) or not ctx.registry.resource(str(resource.get("resourceType"))):
         raise MalformedRequest.simple("each entry holds a directory resource")
     ids.resolve(resource)
-    existing_id = _existing_id(ctx, resource)
+    existing_id = _existing_id(ctx, resource, batch)
+    created = False
     if existing_id is None:
         stored, _ = service.create(ctx, resource=resource)
         report.created += 1
+        created = True
     else:
         resource["id"] = existing_id
         before = store.load_current(ctx.session, resource_type=resource["resourceType"], resource_id=existing_id)
         stored, _ = service.update(ctx, resource_type=resource["resourceType"], resource_id=existing_id, resource=resource)
         if before is None:
             report.created += 1
+            created = True
         elif stored.version == before.version:
             report.unchanged += 1
         else:
             report.updated += 1
+    _remember(resource, stored, batch, created=created)
     if entry.get("fullUrl"):
         ids[entry["fullUrl"]] = stored.reference
+
+
+def _load_batch(ctx: Context, entries: list[dict], ids: ReferenceMap, report: LoadReport, *, savepoints: bool) -> None:
+    """Load one batch in the session's transaction.
+
+    Without `savepoints` (the usual case: a directory file rarely has a bad entry) the first
+    failing entry raises; with them each entry is its own savepoint and a failure is reported.
+    """
+    # Users' read-model rows are refreshed once per batch, not once per Practitioner and role.
+    readmodel.defer_user_refreshes(ctx.session)
+    store.seed_identifier_owners(ctx.session, _prefetch_owners(ctx, entries))
+    state = BatchState()
+    for entry in entries:
+        if not savepoints:
+            _load_one(ctx, entry, ids, report, state)
+            continue
+        try:
+            with ctx.session.begin_nested():
+                _load_one(ctx, entry, ids, report, state)
+        except AdapterError as exc:
+            where = entry.get("fullUrl") or f"entry {report.total}"
+            report.failed.append(f"{where}: {exc}")
+    readmodel.refresh_deferred_users(ctx.session)
 
 
 def load_directory(*, path: str, make_context: Callable[[], Context], batch_size: int = 500,
@@ -157,13 +253,16 @@ def load_directory(*, path: str, make_context: Callable[[], Context], batch_size
     def flush() -> None:
         ctx = make_context()
         try:
-            for entry in batch:
-                try:
-                    with ctx.session.begin_nested():
-                        _load_one(ctx, entry, ids, report)
-                except AdapterError as exc:
-                    where = entry.get("fullUrl") or f"entry {report.total}"
-                    report.failed.append(f"{where}: {exc}")
+            counts = (report.created, report.updated, report.unchanged)
+            try:
+                # A copy: loading rewrites entries (references, ids), and a retry starts from the file's.
+                _load_batch(ctx, copy.deepcopy(batch), ids, report, savepoints=False)
+            except AdapterError:
+                # An entry failed: undo the batch and load it again, each entry under a savepoint
+                # of its own, so that only the failing entries are reported and skipped.
+                ctx.session.rollback()
+                report.created, report.updated, report.unchanged = counts
+                _load_batch(ctx, batch, ids, report, savepoints=True)
             ctx.session.commit()
         finally:
             ctx.session.close()

@@ -58,6 +58,35 @@ def referring_ids(session, *, resource_type: str, param: str, target_type: str, 
     )
 
 
+def active_roles_of_many(session, *, practitioner_ids: list[str]) -> dict[str, list[RoleInfo]]:
+    """Each user's active assignments, for many users in two queries."""
+    pairs = session.execute(
+        select(ReferenceIndex.resource_id, ReferenceIndex.target_id).where(
+            ReferenceIndex.resource_type == "PractitionerRole", ReferenceIndex.param == "practitioner",
+            ReferenceIndex.target_type == "Practitioner", ReferenceIndex.target_id.in_(list(practitioner_ids)))
+    ).all()
+    stored = store.load_many(session, resource_type="PractitionerRole", ids=sorted({role_id for role_id, _ in pairs}))
+    found: dict[str, list[RoleInfo]] = {}
+    for role_id, practitioner_id in sorted(pairs):
+        info = _active_role(stored.get(role_id))
+        if info is not None:
+            found.setdefault(practitioner_id, []).append(info)
+    return found
+
+
+def _active_role(stored: Stored | None) -> RoleInfo | None:
+    """The assignment a stored PractitionerRole is, if it is active and has a role code."""
+    if stored is None:
+        return None
+    role = json.loads(stored.content)
+    if role.get("active") is False:
+        return None
+    org_ref = role.get("organization", {}).get("reference", "")
+    org_id = org_ref.split("/", 1)[1] if org_ref.startswith("Organization/") else None
+    codes = shapes.codings(role.get("code"), shapes.ROLE)
+    return RoleInfo(stored.id, codes[0], org_id, stored) if codes else None
+
+
 def active_roles_of(session, *, practitioner_id: str, unit_hsa_id: str | None = None) -> list[RoleInfo]:
     """The user's active assignments, optionally only those at one unit."""
     role_ids = referring_ids(session, resource_type="PractitionerRole", param="practitioner",
@@ -67,16 +96,9 @@ def active_roles_of(session, *, practitioner_id: str, unit_hsa_id: str | None = 
         return []
     roles = []
     for stored in store.load_many(session, resource_type="PractitionerRole", ids=role_ids).values():
-        role = json.loads(stored.content)
-        if role.get("active") is False:
-            continue
-        org_ref = role.get("organization", {}).get("reference", "")
-        org_id = org_ref.split("/", 1)[1] if org_ref.startswith("Organization/") else None
-        if unit_id and org_id != unit_id:
-            continue
-        codes = shapes.codings(role.get("code"), shapes.ROLE)
-        if codes:
-            roles.append(RoleInfo(stored.id, codes[0], org_id, stored))
+        info = _active_role(stored)
+        if info is not None and (not unit_id or info.organization_id == unit_id):
+            roles.append(info)
     return roles
 
 

@@ -14,42 +14,85 @@ from adapter.directory.models import InboxEntry, InboxMember
 from adapter.directory.rules import party_of
 from adapter.fhir import store
 from adapter.fhir.models import ResourceRow
+from adapter.writes import insert_later
 
 ENTRY = InboxEntry.__table__
 MEMBER = InboxMember.__table__
 
 
+# Users whose rows a bulk load refreshes once, at the end of its batch (see the loader). Not an
+# "mc_" key: those are dropped when a savepoint rolls back, and a failed entry must not end deferral.
+_DEFERRED = "deferred_user_refresh"
+
+
 def _replace_entry(session, row: dict) -> None:
-    session.info.get("mc_inboxes", {}).pop(row["reference"], None)  # see adapter/directory/inboxes.py
+    _replace_entries(session, [row])
+
+
+def _replace_entries(session, rows: list[dict]) -> None:
+    cached = session.info.get("mc_inboxes", {})  # see adapter/directory/inboxes.py
+    for row in rows:
+        cached.pop(row["reference"], None)
     connection = session.connection()
-    connection.execute(delete(ENTRY).where(ENTRY.c.reference == row["reference"]))
-    connection.execute(insert(ENTRY).values(**row))
+    connection.execute(delete(ENTRY).where(ENTRY.c.reference.in_([row["reference"] for row in rows])))
+    connection.execute(insert(ENTRY), rows)
 
 
 def refresh_user(session, practitioner_id: str) -> None:
     """A personal inbox's row (party from the units of the user's active roles) and memberships."""
-    practitioner = store.load_current(session, resource_type="Practitioner", resource_id=practitioner_id)
-    if practitioner is None:
+    refresh_users(session, [practitioner_id])
+
+
+def refresh_users(session, practitioner_ids) -> None:
+    """`refresh_user` for many users at once: a fixed number of statements, whatever their number."""
+    ids = sorted(set(practitioner_ids))
+    practitioners = store.load_many(session, resource_type="Practitioner", ids=ids)
+    ids = [i for i in ids if i in practitioners]
+    if not ids:
         return
-    roles = lookups.active_roles_of(session, practitioner_id=practitioner_id)
-    org_ids = sorted({r.organization_id for r in roles if r.organization_id})
+    roles = lookups.active_roles_of_many(session, practitioner_ids=ids)
+    org_ids = sorted({r.organization_id for found in roles.values() for r in found if r.organization_id})
     orgs = {i: s.as_dict() for i, s in store.load_many(session, resource_type="Organization", ids=org_ids).items()}
-    kinds = {shapes.organization_kind(o) for o in orgs.values() if shapes.is_active(o)}
-    providers = {lookups.provider_of(session, i) for i, o in orgs.items() if shapes.is_active(o)}
-    _replace_entry(session, {
-        "reference": f"Practitioner/{practitioner_id}", "kind": "personal",
-        "party": party_of(kinds), "active": shapes.is_active(practitioner.as_dict()),
-        "organization_id": None, "organization_hsa_id": None, "providers": " ".join(sorted(providers)),
-    })
+    providers = {i: lookups.provider_of(session, i) for i, o in orgs.items() if shapes.is_active(o)}
+    entries, members = [], []
+    for practitioner_id in ids:
+        active_orgs = [orgs[r.organization_id] for r in roles.get(practitioner_id, []) if r.organization_id in orgs]
+        kinds = {shapes.organization_kind(o) for o in active_orgs if shapes.is_active(o)}
+        unit_providers = {providers[r.organization_id] for r in roles.get(practitioner_id, []) if r.organization_id in providers}
+        entries.append({
+            "reference": f"Practitioner/{practitioner_id}", "kind": "personal",
+            "party": party_of(kinds), "active": shapes.is_active(practitioners[practitioner_id].as_dict()),
+            "organization_id": None, "organization_hsa_id": None, "providers": " ".join(sorted(unit_providers)),
+        })
+        inboxes = {ref["reference"] for info in roles.get(practitioner_id, [])
+                   for ref in info.resource.get("healthcareService", [])
+                   if ref.get("reference", "").startswith("HealthcareService/")}
+        members += [{"inbox": i, "practitioner_id": practitioner_id} for i in sorted(inboxes)]
+    _replace_entries(session, entries)
     connection = session.connection()
-    connection.execute(delete(MEMBER).where(MEMBER.c.practitioner_id == practitioner_id))
-    inboxes = set()
-    for info in roles:
-        for ref in info.resource.get("healthcareService", []):
-            if ref.get("reference", "").startswith("HealthcareService/"):
-                inboxes.add(ref["reference"])
-    if inboxes:
-        connection.execute(insert(MEMBER), [{"inbox": i, "practitioner_id": practitioner_id} for i in sorted(inboxes)])
+    connection.execute(delete(MEMBER).where(MEMBER.c.practitioner_id.in_(ids)))
+    if members:
+        connection.execute(insert(MEMBER), members)
+
+
+def defer_user_refreshes(session) -> None:
+    """From now on in this session, users' rows are refreshed once, by `refresh_deferred_users` (bulk loads)."""
+    session.info.setdefault(_DEFERRED, set())
+
+
+def refresh_deferred_users(session) -> None:
+    """Refresh every user whose refresh was deferred, at once; deferral ends."""
+    pending = session.info.pop(_DEFERRED, None)
+    if pending:
+        refresh_users(session, pending)
+
+
+def _refresh_user_now_or_later(session, practitioner_id: str) -> None:
+    deferred = session.info.get(_DEFERRED)
+    if deferred is None:
+        refresh_user(session, practitioner_id)
+    else:
+        deferred.add(practitioner_id)
 
 
 def refresh_inbox(session, inbox_id: str) -> None:
@@ -93,20 +136,26 @@ def refresh_unit(session, organization_id: str) -> None:
         practitioner_id = shapes.reference_id(stored.as_dict().get("practitioner"), "Practitioner")
         if practitioner_id:
             users.add(practitioner_id)
-    for practitioner_id in sorted(users):
-        refresh_user(session, practitioner_id)
+    refresh_users(session, users)
 
 
 def after_practitioner(ctx, resource: dict, previous: dict | None) -> None:
     """Practitioner `after_write`."""
-    refresh_user(ctx.session, resource["id"])
+    if previous is None and _DEFERRED in ctx.session.info:
+        # A new user in a bulk load: the personal inbox exists at once (later entries refer to
+        # it); its party and memberships follow from its roles when the batch's refresh runs.
+        insert_later(ctx.session.connection(), ENTRY, [{
+            "reference": f"Practitioner/{resource['id']}", "kind": "personal", "party": party_of(set()),
+            "active": shapes.is_active(resource), "organization_id": None, "organization_hsa_id": None,
+            "providers": ""}])
+    _refresh_user_now_or_later(ctx.session, resource["id"])
 
 
 def after_role(ctx, resource: dict, previous: dict | None) -> None:
     """PractitionerRole `after_write`: the user (and a previous user, if the role moved)."""
     users = {shapes.reference_id(r.get("practitioner"), "Practitioner") for r in (resource, previous or {})}
     for practitioner_id in sorted(u for u in users if u):
-        refresh_user(ctx.session, practitioner_id)
+        _refresh_user_now_or_later(ctx.session, practitioner_id)
 
 
 def after_inbox(ctx, resource: dict, previous: dict | None) -> None:

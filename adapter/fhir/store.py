@@ -120,14 +120,28 @@ def load_many(session: Session, *, resource_type: str, ids: list[str]) -> dict[s
     return found
 
 
+# Unique identifier -> owner id (None: no owner) known in this transaction: seeded by a bulk load
+# for its whole batch in one query, kept current by `_claim_unique_identifiers`, dropped on rollback.
+_OWNERS = "mc_identifier_owners"
+
+
+def seed_identifier_owners(session: Session, owners: dict[tuple[str, str, str], str | None]) -> None:
+    """Tell this transaction who owns (or that no one owns) these (type, system, value) identifiers."""
+    session.info.setdefault(_OWNERS, {}).update(owners)
+
+
 def owners_of_identifier(session: Session, *, resource_type: str, system: str, value: str) -> str | None:
     """The id of the resource a unique identifier names, if any."""
+    key = (resource_type, canonical_system(system), value)
+    known = session.info.get(_OWNERS)
+    if known is not None and key in known:
+        return known[key]
     table = UniqueIdentifier.__table__
     return session.connection().execute(
         select(table.c.resource_id).where(
-            table.c.resource_type == resource_type,
-            table.c.system == canonical_system(system),
-            table.c.value == value,
+            table.c.resource_type == key[0],
+            table.c.system == key[1],
+            table.c.value == key[2],
         )
     ).scalar_one_or_none()
 
@@ -244,6 +258,12 @@ def _claim_unique_identifiers(session: Session, *, definition: ResourceDefinitio
             raise Conflict.simple(
                 f"identifier {system}|{value} already names {definition.name}/{holder}", expression=f"{definition.name}.identifier"
             )
+    known = session.info.get(_OWNERS)
+    if known is not None:
+        if replace:
+            for key in [k for k, owner in known.items() if k[0] == definition.name and owner == resource["id"]]:
+                known[key] = None
+        known.update({(definition.name, s, v): resource["id"] for s, v in wanted})
     if wanted:
         # The primary key guarantees uniqueness under concurrent writers; the check above
         # only makes the usual case's message clear.

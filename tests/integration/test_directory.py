@@ -205,6 +205,30 @@ def test_the_directory_load_command_is_idempotent(tmp_path, app, config):
     assert (second.created, second.updated, second.unchanged) == (0, 0, 3)
 
 
+def test_a_bad_entry_in_a_batch_is_reported_alone_and_the_rest_of_the_batch_loads(tmp_path, app, client):
+    from adapter.directory.loader import adapter_context, load_directory
+
+    bad = organization("SE2321000131-E000000000342")
+    bad["type"][0]["coding"][0]["code"] = "no-such-kind"
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"fullUrl": "urn:uuid:u1", "resource": organization("SE2321000131-E000000000341"), "request": {"method": "POST", "url": "Organization"}},
+        {"fullUrl": "urn:uuid:p1", "resource": practitioner("SE2321000131-P000000000341"), "request": {"method": "POST", "url": "Practitioner"}},
+        {"fullUrl": "urn:uuid:bad", "resource": bad, "request": {"method": "POST", "url": "Organization"}},
+        {"resource": {**role("x", "y", "lakare"), "practitioner": {"reference": "urn:uuid:p1"}, "organization": {"reference": "urn:uuid:u1"}},
+         "request": {"method": "POST", "url": "PractitionerRole"}},
+    ]}
+    path = tmp_path / "dir.json"
+    path.write_text(json.dumps(bundle))
+    state = app.extensions["mc"]
+    report = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=10)
+    assert report.created == 3 and len(report.failed) == 1 and report.failed[0].startswith("urn:uuid:bad")
+    person = search(client, "Practitioner?identifier=urn:oid:1.2.752.29.4.19|SE2321000131-P000000000341")[0]
+    roles = search(client, f"PractitionerRole?practitioner=Practitioner/{person['id']}")
+    assert len(roles) == 1 and len(search(client, "Organization?identifier=urn:oid:1.2.752.29.4.19|SE2321000131-E000000000342")) == 0
+    again = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=10)
+    assert (again.created, again.updated, again.unchanged, len(again.failed)) == (0, 0, 3, 1)
+
+
 def _read_model(app):
     from sqlalchemy import select
 
