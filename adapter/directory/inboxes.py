@@ -50,6 +50,15 @@ def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
     return {r: cache[r] for r in references if r in cache}
 
 
+def remember_inboxes(session, rows: list[dict]) -> None:
+    """The read model's rows just written in this transaction: later loads need not read them back."""
+    cache = session.info.setdefault(_CACHE, {})
+    for row in rows:
+        cache[row["reference"]] = Inbox(row["reference"], row["kind"], row["party"], row["active"], row.get("organization_id"),
+                                        row.get("organization_hsa_id"), frozenset((row.get("providers") or "").split()),
+                                        row.get("endpoint"))
+
+
 def existing_inboxes(resource_type: str):
     """An `exists_many` hook for Practitioner or HealthcareService, answered by the read model."""
     def exists_many(ctx, ids: list[str]) -> set[str]:

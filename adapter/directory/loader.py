@@ -68,14 +68,19 @@ class ReferenceMap:
         """Rewrite the references of `resource` that name a loaded fullUrl."""
         urls = set()
         _collect_references(resource, urls)
+        found = self.lookup(urls)
+        if found:
+            rewrite_references(resource, found)
+
+    def lookup(self, urls) -> dict[str, str]:
+        """The loaded fullUrls among `urls` -> "Type/id"."""
         found = {u: self._recent[u] for u in urls if u in self._recent}
         missing = [u for u in urls if u not in found]
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             rows = self._db.execute(f"SELECT url, target FROM ref WHERE url IN ({','.join('?' * len(chunk))})", chunk)
             found.update(dict(rows.fetchall()))
-        if found:
-            rewrite_references(resource, found)
+        return found
 
     def close(self) -> None:
         self._db.close()
@@ -130,14 +135,34 @@ def _identifier_keys(definition, resource: dict) -> list[tuple[str, str, str]]:
     return keys
 
 
+def _logical_reference_keys(ctx: Context, node, into: set) -> None:
+    """(type, system, value) of the logical references (by identifier) in `node`, e.g. a role's inboxes."""
+    if isinstance(node, dict):
+        identifier = node.get("identifier")
+        if "reference" not in node and isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
+            system = canonical_system(identifier.get("system"))
+            declared = node.get("type")
+            for name, definition in ctx.registry.resources.items():
+                if system in definition.unique_identifier_systems and declared in (None, name):
+                    value = identifier["value"]
+                    into.add((name, system, value.strip().upper() if system.endswith("29.4.19") else value))
+        for value in node.values():
+            _logical_reference_keys(ctx, value, into)
+    elif isinstance(node, list):
+        for item in node:
+            _logical_reference_keys(ctx, item, into)
+
+
 def _prefetch_owners(ctx: Context, entries: list[dict]) -> dict[tuple[str, str, str], str | None]:
-    """Every unique identifier the batch names -> its owner now (None if none), in one query per 500."""
+    """Every unique identifier the batch names, as its entries' own or in their logical references,
+    -> its owner now (None if none), in one query per 500."""
     keys = set()
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         definition = ctx.registry.resource(str(resource.get("resourceType"))) if isinstance(resource, dict) else None
         if definition is not None:
             keys.update(_identifier_keys(definition, resource))
+            _logical_reference_keys(ctx, resource, keys)
     owners: dict[tuple[str, str, str], str | None] = dict.fromkeys(keys)
     table = UniqueIdentifier.__table__
     ordered = sorted(keys)
@@ -147,6 +172,26 @@ def _prefetch_owners(ctx: Context, entries: list[dict]) -> dict[tuple[str, str, 
                                                 .where(tuple_(table.c.resource_type, table.c.system, table.c.value).in_(chunk)))
         owners.update({(t, sy, v): rid for t, sy, v, rid in rows})
     return owners
+
+
+def _prefetch_targets(ctx: Context, entries: list[dict], ids: ReferenceMap, owners: dict) -> None:
+    """Load what the batch refers to that earlier batches stored, in one query per type: the
+    reference checks of its entries then find it in the transaction's caches."""
+    urls: set[str] = set()
+    for entry in entries:
+        _collect_references(entry.get("resource") if isinstance(entry, dict) else None, urls)
+    targets = set(ids.lookup(urls).values())
+    targets.update(f"{resource_type}/{owner}" for (resource_type, _, _), owner in owners.items() if owner)
+    for prefetch in ctx.registry.reference_prefetchers:
+        prefetch(ctx, sorted(targets))
+    by_type: dict[str, list[str]] = {}
+    for reference in targets:
+        resource_type, _, resource_id = reference.partition("/")
+        definition = ctx.registry.resource(resource_type)
+        if definition is not None and definition.exists_many is None:
+            by_type.setdefault(resource_type, []).append(resource_id)
+    for resource_type, resource_ids in by_type.items():
+        store.load_many(ctx.session, resource_type=resource_type, ids=sorted(resource_ids))
 
 
 def _role_key(resource: dict) -> tuple[str, str, str] | None:
@@ -228,7 +273,9 @@ def _load_batch(ctx: Context, entries: list[dict], ids: ReferenceMap, report: Lo
     """
     # Users' read-model rows are refreshed once per batch, not once per Practitioner and role.
     readmodel.defer_user_refreshes(ctx.session)
-    store.seed_identifier_owners(ctx.session, _prefetch_owners(ctx, entries))
+    owners = _prefetch_owners(ctx, entries)
+    store.seed_identifier_owners(ctx.session, owners)
+    _prefetch_targets(ctx, entries, ids, owners)
     state = BatchState()
     for entry in entries:
         if not savepoints:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 
 from adapter.directory import lookups, shapes
+from adapter.directory.inboxes import remember_inboxes
 from adapter.directory.models import InboxEntry, InboxMember
 from adapter.directory.rules import party_of
 from adapter.fhir import store
@@ -30,9 +31,7 @@ def _replace_entry(session, row: dict) -> None:
 
 
 def _replace_entries(session, rows: list[dict]) -> None:
-    cached = session.info.get("mc_inboxes", {})  # see adapter/directory/inboxes.py
-    for row in rows:
-        cached.pop(row["reference"], None)
+    remember_inboxes(session, rows)  # what this transaction reads next (adapter/directory/inboxes.py)
     connection = session.connection()
     connection.execute(delete(ENTRY).where(ENTRY.c.reference.in_([row["reference"] for row in rows])))
     connection.execute(insert(ENTRY), rows)
@@ -144,10 +143,10 @@ def after_practitioner(ctx, resource: dict, previous: dict | None) -> None:
     if previous is None and _DEFERRED in ctx.session.info:
         # A new user in a bulk load: the personal inbox exists at once (later entries refer to
         # it); its party and memberships follow from its roles when the batch's refresh runs.
-        insert_later(ctx.session.connection(), ENTRY, [{
-            "reference": f"Practitioner/{resource['id']}", "kind": "personal", "party": party_of(set()),
-            "active": shapes.is_active(resource), "organization_id": None, "organization_hsa_id": None,
-            "providers": ""}])
+        row = {"reference": f"Practitioner/{resource['id']}", "kind": "personal", "party": party_of(set()),
+               "active": shapes.is_active(resource), "organization_id": None, "organization_hsa_id": None, "providers": ""}
+        insert_later(ctx.session.connection(), ENTRY, [row])
+        remember_inboxes(ctx.session, [row])
     _refresh_user_now_or_later(ctx.session, resource["id"])
 
 
