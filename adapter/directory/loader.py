@@ -27,7 +27,8 @@ from adapter.directory import readmodel
 from adapter.fhir import service, store
 from adapter.fhir.models import UniqueIdentifier
 from adapter.fhir.transactions import rewrite_references
-from adapter.identifiers import canonical_system
+from adapter.fhir.references import logical_reference_types
+from adapter.identifiers import InvalidIdentifier, canonical_system, normalise
 
 
 @dataclass
@@ -122,30 +123,34 @@ class BatchState:
     new_roles: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
+def _identifier_key(resource_type: str, identifier) -> tuple[str, str, str] | None:
+    """(type, system, value) of an identifier as it is stored (normalised), or None if it is not one."""
+    if not isinstance(identifier, dict) or not isinstance(identifier.get("value"), str) or not identifier["value"]:
+        return None
+    try:
+        system, value = normalise(identifier.get("system"), identifier["value"])
+    except InvalidIdentifier:
+        return None  # the entry is refused when it is loaded
+    return resource_type, system, value
+
+
 def _identifier_keys(definition, resource: dict) -> list[tuple[str, str, str]]:
-    """(type, system, value) of the resource's unique identifiers, normalised as they are stored."""
-    keys = []
-    for ident in resource.get("identifier", []) if isinstance(resource.get("identifier"), list) else []:
-        if not isinstance(ident, dict):
-            continue
-        system = canonical_system(ident.get("system"))
-        value = ident.get("value")
-        if system in definition.unique_identifier_systems and isinstance(value, str) and value:
-            keys.append((definition.name, system, value.strip().upper() if system.endswith("29.4.19") else value))
-    return keys
+    """The resource's unique identifiers, as stored."""
+    identifiers = resource.get("identifier") if isinstance(resource.get("identifier"), list) else []
+    keys = [_identifier_key(definition.name, ident) for ident in identifiers
+            if isinstance(ident, dict) and canonical_system(ident.get("system")) in definition.unique_identifier_systems]
+    return [key for key in keys if key is not None]
 
 
 def _logical_reference_keys(ctx: Context, node, into: set) -> None:
-    """(type, system, value) of the logical references (by identifier) in `node`, e.g. a role's inboxes."""
+    """The identifiers of the logical references in `node` (e.g. a role's inboxes), for each type they can name."""
     if isinstance(node, dict):
-        identifier = node.get("identifier")
-        if "reference" not in node and isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
-            system = canonical_system(identifier.get("system"))
-            declared = node.get("type")
-            for name, definition in ctx.registry.resources.items():
-                if system in definition.unique_identifier_systems and declared in (None, name):
-                    value = identifier["value"]
-                    into.add((name, system, value.strip().upper() if system.endswith("29.4.19") else value))
+        if "reference" not in node and isinstance(node.get("identifier"), dict):
+            system = canonical_system(node["identifier"].get("system"))
+            for name in logical_reference_types(ctx.registry, system, node.get("type")):
+                key = _identifier_key(name, node["identifier"])
+                if key is not None:
+                    into.add(key)
         for value in node.values():
             _logical_reference_keys(ctx, value, into)
     elif isinstance(node, list):

@@ -35,13 +35,17 @@ def bundle(bundle_type: str, entries: list[str], *, links: list[dict] | None = N
     return _dumps(head)[:-1] + ',"entry":[' + ",".join(entries) + "]}"
 
 
-def warnings_outcome(messages: list[str]) -> dict | None:
-    """An OperationOutcome of warnings (ignored parameters, an omitted total), or None without any."""
+def outcome_entry(*, ignored=(), notes=()) -> str | None:
+    """A searchset's `outcome` entry: the parameters it ignored and other warnings (an omitted
+    total), or None without any."""
+    messages = [f"ignored unknown search parameters: {', '.join(sorted(set(ignored)))}"] if ignored else []
+    messages += notes
     if not messages:
         return None
-    return {"resourceType": "OperationOutcome", "issue": [
+    outcome = {"resourceType": "OperationOutcome", "issue": [
         {"severity": "warning", "code": "not-supported" if m.startswith("ignored") else "informational", "diagnostics": m}
         for m in messages]}
+    return _dumps({"resource": outcome, "search": {"mode": "outcome"}})
 
 
 def page_links(url: str, honoured: list[tuple[str, str]], *, cursor: str | None, next_cursor: str | None) -> list[dict]:
@@ -60,15 +64,15 @@ def searchset(
     resource_type: str,
     honoured: list[tuple[str, str]],
     cursor: str | None = None,
-    warnings: list[str] = (),
+    ignored: list[str] = (),
 ) -> str:
     """A searchset Bundle: `self` and `next` links, `total` when known, matches, includes, warnings."""
     links = page_links(f"{base_url}/{resource_type}", honoured, cursor=cursor, next_cursor=page.next_cursor)
     entries = [entry(s, base_url=base_url, extra={"search": {"mode": "match"}}) for s in page.matches]
     entries += [entry(s, base_url=base_url, extra={"search": {"mode": "include"}}) for s in page.included]
-    outcome = warnings_outcome([*warnings, *page.notes])
+    outcome = outcome_entry(ignored=ignored, notes=page.notes)
     if outcome is not None:
-        entries.append(_dumps({"resource": outcome, "search": {"mode": "outcome"}}))
+        entries.append(outcome)
     return bundle("searchset", entries, links=links, total=page.total)
 
 

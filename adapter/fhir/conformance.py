@@ -143,9 +143,9 @@ def _search(resource_type: str):
         base = ctx.config.fhir_base_url
         entries = [] if summary_count else [
             bundles.entry(s, base_url=base, extra={"search": {"mode": "match"}}) for s in found]
-        outcome = bundles.warnings_outcome([f"ignored unknown search parameters: {', '.join(sorted(set(ignored)))}"] if ignored else [])
+        outcome = bundles.outcome_entry(ignored=ignored)
         if outcome is not None:
-            entries.append(json.dumps({"resource": outcome, "search": {"mode": "outcome"}}))
+            entries.append(outcome)
         links = bundles.page_links(f"{base}/{resource_type}", honoured, cursor=None, next_cursor=None)
         return bundles.bundle("searchset", entries, links=links, total=len(found)), []
     return search

@@ -110,17 +110,17 @@ def resolve_references(ctx, resource: dict, *, pending: set[str] = frozenset()) 
         raise UnprocessableResource(*issues)
 
 
+def logical_reference_types(registry, system: str, declared) -> list[str]:
+    """The served types a logical reference by an identifier of `system` can name (its `type`, if given)."""
+    return [name for name, definition in registry.resources.items()
+            if system in definition.unique_identifier_systems and (not isinstance(declared, str) or declared == name)]
+
+
 def _resolve_logical(ctx, node: dict, expression: str, issues: list[Issue]) -> None:
     identifier = node["identifier"]
     system, value = canonical_system(identifier.get("system")), identifier.get("value")
     declared = node.get("type")
-    candidates = [declared] if isinstance(declared, str) else [
-        name for name, d in ctx.registry.resources.items() if system in d.unique_identifier_systems
-    ]
-    resolvable = [
-        name for name in candidates
-        if ctx.registry.resource(name) and system in ctx.registry.resource(name).unique_identifier_systems
-    ]
+    resolvable = logical_reference_types(ctx.registry, system, declared)
     if not resolvable:
         return  # e.g. a Patient by personnummer: the adapter keeps no Patients; the identifier is the reference
     for target_type in resolvable:

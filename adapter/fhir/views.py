@@ -11,14 +11,14 @@ from flask import Blueprint, Response, request
 from adapter.audit import http as audit
 from adapter.auth.http import authenticate, require_scope, token_endpoint
 from adapter.db import write_intent
-from adapter.errors import MalformedRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from adapter.errors import MalformedRequest, NotFound, UnsupportedMediaType
 from adapter.fhir import bundles, service, transactions
 from adapter.fhir.capability import capability_statement
 from adapter.fhir.outcome import information
 from adapter.fhir.search import parse_count, parse_search, run_search
 from adapter.fhir.store import Stored
 from adapter.http.errors import FHIR_JSON, status_text
-from adapter.http.requests import check_acceptable, if_match_version, prefers, read_fhir_json
+from adapter.http.requests import check_acceptable, if_match_version, prefers, read_fhir_json, refuse_oversized
 from adapter.http.unit_of_work import commit, context, state
 
 READ_METHODS = {"GET", "HEAD"}
@@ -117,9 +117,7 @@ def _search_params() -> list[tuple[str, str]]:
     if request.method == "POST":
         if request.mimetype != "application/x-www-form-urlencoded":
             raise UnsupportedMediaType.simple("POST _search takes its parameters as application/x-www-form-urlencoded")
-        limit = state().config.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge.simple(f"the body has {request.content_length} bytes; at most {limit} are accepted")
+        refuse_oversized(state().config.max_body_bytes)
         params += list(request.form.items(multi=True))
     return params
 
@@ -142,9 +140,8 @@ def _search(resource_type: str):
     )
     page = run_search(ctx, search, cursors=cursors)
     audit.after_read(resource_type, "search", [m.as_dict() for m in page.matches + page.included])
-    warnings = [f"ignored unknown search parameters: {', '.join(sorted(set(search.ignored)))}"] if search.ignored else []
     body = bundles.searchset(page, base_url=ctx.config.fhir_base_url, resource_type=resource_type,
-                             honoured=search.honoured, cursor=search.cursor, warnings=warnings)
+                             honoured=search.honoured, cursor=search.cursor, ignored=search.ignored)
     return _json_response(body)
 
 

@@ -30,11 +30,16 @@ def check_acceptable() -> None:
                                    "application/fhir+json", expression="Accept")
 
 
-def read_body_bytes(max_bytes: int) -> bytes:
-    """The raw body, refusing (413) one over `max_bytes` without reading it whole."""
+def refuse_oversized(max_bytes: int) -> None:
+    """413 when the declared Content-Length is over `max_bytes` (before anything is read)."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge.simple(f"the body has {length} bytes; at most {max_bytes} are accepted")
+
+
+def read_body_bytes(max_bytes: int) -> bytes:
+    """The raw body, refusing (413) one over `max_bytes` without reading it whole."""
+    refuse_oversized(max_bytes)
     body = request.stream.read(max_bytes + 1)
     if len(body) > max_bytes:
         raise PayloadTooLarge.simple(f"the body exceeds {max_bytes} bytes")

@@ -21,7 +21,6 @@ An item changed twice between polls is shown once, in its latest state, at its l
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -318,10 +317,9 @@ def feed_bundle(ctx, query: FeedQuery, page: FeedPage, cursors: CursorCodec) -> 
     links.append({"relation": "resume", "url": f"{base}/Task?" + urlencode(resume)})
     entries = [bundles.entry(s, base_url=base, extra={"search": {"mode": "match"}}) for s in page.items]
     entries += [bundles.entry(s, base_url=base, extra={"search": {"mode": "include"}}) for s in page.included]
-    ignored = [f"ignored unknown search parameters: {', '.join(sorted(set(query.ignored)))}"] if query.ignored else []
-    outcome = bundles.warnings_outcome([*ignored, *page.notes])
+    outcome = bundles.outcome_entry(ignored=query.ignored, notes=page.notes)
     if outcome is not None:
-        entries.append(json.dumps({"resource": outcome, "search": {"mode": "outcome"}}))
+        entries.append(outcome)
     return bundles.bundle("searchset", entries, links=links, total=page.total)
 
 

@@ -63,7 +63,8 @@ def _readyz():
         return _response({"status": "fail", "checks": {"database": {"status": "fail", "error": type(exc).__name__}}}, 503)
     now = app_state.clock()
     for name, report in app_state.registry.status_reports.items():
-        checks[name] = {"status": "warn" if report(now).get("expired") else "pass", **report(now)}
+        reported = report(now)
+        checks[name] = {"status": "warn" if reported.get("expired") else "pass", **reported}
     failed = any(c["status"] == "fail" for c in checks.values())
     return _response({"status": "fail" if failed else "pass", "checks": checks}, 503 if failed else 200)
 

@@ -187,45 +187,46 @@ def test_the_sandbox_has_every_role_and_a_physician_in_two_units(client, sandbox
     assert kinds == {"verksamhet", "region-unit", "private-provider", "municipality", "school"}
 
 
-def test_the_directory_load_command_is_idempotent(tmp_path, app, config):
-    from adapter.directory.loader import adapter_context, load_directory
-
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"fullUrl": "urn:uuid:u1", "resource": organization("SE2321000131-E000000000330"), "request": {"method": "POST", "url": "Organization"}},
-        {"fullUrl": "urn:uuid:p1", "resource": practitioner("SE2321000131-P000000000330"), "request": {"method": "POST", "url": "Practitioner"}},
+def _directory_file(tmp_path, unit: str, person: str, *extra: dict) -> str:
+    """A directory Bundle: a unit, a user, `extra` entries, and the user's role at the unit."""
+    entries = [
+        {"fullUrl": "urn:uuid:u1", "resource": organization(unit), "request": {"method": "POST", "url": "Organization"}},
+        {"fullUrl": "urn:uuid:p1", "resource": practitioner(person), "request": {"method": "POST", "url": "Practitioner"}},
+        *extra,
         {"resource": {**role("x", "y", "lakare"), "practitioner": {"reference": "urn:uuid:p1"}, "organization": {"reference": "urn:uuid:u1"}},
          "request": {"method": "POST", "url": "PractitionerRole"}},
-    ]}
+    ]
     path = tmp_path / "dir.json"
-    path.write_text(json.dumps(bundle))
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "batch", "entry": entries}))
+    return str(path)
+
+
+def _load(app, path: str, batch_size: int):
+    from adapter.directory.loader import adapter_context, load_directory
+
     state = app.extensions["mc"]
-    first = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=2)
-    second = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=2)
+    return load_directory(path=path, make_context=lambda: adapter_context(state), batch_size=batch_size)
+
+
+def test_the_directory_load_command_is_idempotent(tmp_path, app, config):
+    path = _directory_file(tmp_path, "SE2321000131-E000000000330", "SE2321000131-P000000000330")
+    first = _load(app, path, batch_size=2)
+    second = _load(app, path, batch_size=2)
     assert (first.created, first.failed) == (3, [])
     assert (second.created, second.updated, second.unchanged) == (0, 0, 3)
 
 
 def test_a_bad_entry_in_a_batch_is_reported_alone_and_the_rest_of_the_batch_loads(tmp_path, app, client):
-    from adapter.directory.loader import adapter_context, load_directory
-
     bad = organization("SE2321000131-E000000000342")
     bad["type"][0]["coding"][0]["code"] = "no-such-kind"
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"fullUrl": "urn:uuid:u1", "resource": organization("SE2321000131-E000000000341"), "request": {"method": "POST", "url": "Organization"}},
-        {"fullUrl": "urn:uuid:p1", "resource": practitioner("SE2321000131-P000000000341"), "request": {"method": "POST", "url": "Practitioner"}},
-        {"fullUrl": "urn:uuid:bad", "resource": bad, "request": {"method": "POST", "url": "Organization"}},
-        {"resource": {**role("x", "y", "lakare"), "practitioner": {"reference": "urn:uuid:p1"}, "organization": {"reference": "urn:uuid:u1"}},
-         "request": {"method": "POST", "url": "PractitionerRole"}},
-    ]}
-    path = tmp_path / "dir.json"
-    path.write_text(json.dumps(bundle))
-    state = app.extensions["mc"]
-    report = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=10)
+    path = _directory_file(tmp_path, "SE2321000131-E000000000341", "SE2321000131-P000000000341",
+                           {"fullUrl": "urn:uuid:bad", "resource": bad, "request": {"method": "POST", "url": "Organization"}})
+    report = _load(app, path, batch_size=10)
     assert report.created == 3 and len(report.failed) == 1 and report.failed[0].startswith("urn:uuid:bad")
     person = search(client, "Practitioner?identifier=urn:oid:1.2.752.29.4.19|SE2321000131-P000000000341")[0]
     roles = search(client, f"PractitionerRole?practitioner=Practitioner/{person['id']}")
     assert len(roles) == 1 and len(search(client, "Organization?identifier=urn:oid:1.2.752.29.4.19|SE2321000131-E000000000342")) == 0
-    again = load_directory(path=str(path), make_context=lambda: adapter_context(state), batch_size=10)
+    again = _load(app, path, batch_size=10)
     assert (again.created, again.updated, again.unchanged, len(again.failed)) == (0, 0, 3, 1)
 
 
