@@ -33,8 +33,8 @@ from adapter.http.errors import register_error_handlers
 from adapter.http.unit_of_work import AppState, close_session
 
 
-def build_registry() -> Registry:
-    """Every domain's resources and operations."""
+def build_registry(config: Config | None = None) -> Registry:
+    """Every domain's resources and operations (and the connectors `config` configures)."""
     registry = Registry()
     register_directory(registry)
     register_inbox(registry)
@@ -44,6 +44,10 @@ def build_registry() -> Registry:
     register_audit(registry)
     register_conformance(registry)
     register_ops(registry)
+    if config is not None and config.millennium is not None:
+        from adapter.millennium.registration import register as register_millennium
+
+        register_millennium(registry, config=config)
     profiles = Profiles.load()
     for definition in registry.resources.values():
         definition.profile_url = definition.profile_url or profiles.url_of(definition.name)
@@ -81,7 +85,7 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
         config=config,
         engine=engine,
         sessions=sessions,
-        registry=build_registry(),
+        registry=build_registry(config),
         validator=ResourceValidator(BaseDefinitions.load()),
         clock=clock,
         issuers={i.issuer: i for i in (Issuer.from_config(raw) for raw in config.oidc_issuers)},

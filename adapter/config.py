@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapter.millennium.settings import MillenniumSettings
 
 DEFAULT_SQLITE_FILE = "mc-adapter.sqlite3"
 
@@ -48,6 +52,8 @@ class Config:
     delivery_batch: int = 4  # small claims: a row waits for at most three deliveries before it
     metrics_token: str | None = None  # MC_METRICS_TOKEN: the bearer token `GET /metrics` needs (open in sandbox mode)
     graceful_timeout: int = 30  # MC_GRACEFUL_TIMEOUT: seconds SIGTERM gives in-flight requests and deliveries
+    # The Millennium connector (MC_MILLENNIUM_*, adapter/millennium); None: nothing goes upstream.
+    millennium: "MillenniumSettings | None" = None
 
     @property
     def server_base_url(self) -> str:
@@ -110,6 +116,9 @@ class Config:
             kwargs["metrics_token"] = env["MC_METRICS_TOKEN"]
         if env.get("MC_GRACEFUL_TIMEOUT"):
             kwargs["graceful_timeout"] = int(env["MC_GRACEFUL_TIMEOUT"])
+        from adapter.millennium.settings import from_env as millennium_from_env
+
+        kwargs["millennium"] = millennium_from_env(env)
         if env.get("MC_SECRET_KEY"):
             kwargs["secret_key"] = env["MC_SECRET_KEY"]
         return cls(**kwargs)

@@ -21,6 +21,12 @@ LMA_NUMMER = "http://electronichealth.se/identifier/LMA-nummer"
 ORGANISATIONSNUMMER = "urn:oid:2.5.4.97"
 KOMMUNKOD = f"{BASE}/NamingSystem/kommunkod"
 INBOX_ID = f"{BASE}/NamingSystem/inbox"
+# Where an inbox lives in Millennium: a user's Millennium Practitioner id, a pool's Millennium Group
+# id (a shared inbox outside Millennium may have a Group that mirrors it there). adapter/millennium.
+MILLENNIUM_PRACTITIONER = f"{BASE}/NamingSystem/millennium-practitioner"
+MILLENNIUM_GROUP = f"{BASE}/NamingSystem/millennium-group"
+# Millennium's id of a Communication imported from it: the duplicate key of the imported message.
+MILLENNIUM_COMMUNICATION = f"{BASE}/NamingSystem/millennium-communication"
 
 # Accepted on input, emitted in the HL7 Sweden form.
 SYSTEM_ALIASES = {
@@ -98,6 +104,17 @@ def normalise_inbox_id(value: str) -> str:
     return f"{normalise_hsa_id(match['hsa'])}#{match['suffix']}"
 
 
+_MILLENNIUM_ID = re.compile(r"^[A-Za-z0-9.\-]{1,64}$")
+
+
+def normalise_millennium_id(value: str) -> str:
+    """A Millennium resource id (e.g. `12724066`, `472894781.0.-4.0`): trimmed, 1 to 64 of [A-Za-z0-9.-]."""
+    trimmed = value.strip()
+    if not _MILLENNIUM_ID.match(trimmed):
+        raise InvalidIdentifier("a Millennium id has 1 to 64 letters, digits, '.' and '-'")
+    return trimmed
+
+
 def _normalise_kommunkod(value: str) -> str:
     if not (len(value) == 4 and value.isascii() and value.isdigit()):
         raise InvalidIdentifier("a kommunkod is SCB's four digits")
@@ -113,6 +130,8 @@ _NORMALISERS = {
     ORGANISATIONSNUMMER: normalise_organisation_number,
     KOMMUNKOD: _normalise_kommunkod,
     INBOX_ID: normalise_inbox_id,
+    MILLENNIUM_PRACTITIONER: normalise_millennium_id,
+    MILLENNIUM_GROUP: normalise_millennium_id,
 }
 
 

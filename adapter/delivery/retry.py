@@ -26,6 +26,7 @@ class Attempted:
     reason: str
     status: int | None = None
     retry_after: float | None = None  # seconds the receiver asked us to wait
+    receipt: str | None = None  # what the receiver calls what it stored (e.g. Millennium's Communication id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", self.reason[:REASON_LENGTH])

@@ -101,6 +101,10 @@ class Worker:
         self.rng = rng or random.SystemRandom()
         self.wakeup = Wakeup()
         self.idle_seconds = idle_seconds if idle_seconds is not None else (0.5 if self.config.is_sqlite else 5.0)
+        # Configured destinations, and Millennium's FHIR base when the connector is configured (adapter/millennium).
+        self.destinations = dict(self.config.destinations)
+        if self.config.millennium is not None:
+            self.destinations["millennium"] = {"url": self.config.millennium.base_url, "headers": {}}
 
     # -- one round -------------------------------------------------------------------------
 
@@ -144,7 +148,7 @@ class Worker:
             destination = resolved.get(entry.destination)
             if destination is None:
                 with self.app.sessions() as session:
-                    destination = destinations.resolve(session, name=entry.destination, configured=self.config.destinations)
+                    destination = destinations.resolve(session, name=entry.destination, configured=self.destinations)
                 resolved[entry.destination] = destination
             return deliverer(entry, destination=destination, client=self.client, now=self.app.clock())
         except destinations.DestinationUnavailable as exc:
@@ -181,7 +185,7 @@ class Worker:
                 log.warning("delivery %s: claim lost before recording attempt %d (%s)", entry.id, entry.attempt, attempted.outcome)
                 return None
             if decision.state == "delivered":
-                self.app.registry.emit(ctx, "outbox-delivered", entry=entry)
+                self.app.registry.emit(ctx, "outbox-delivered", entry=entry, attempted=attempted)
             elif decision.state == "dead":
                 self.app.registry.emit(ctx, "outbox-dead", entry=entry, reason=values["last_reason"])
         log.info("delivery %s to %s: attempt %d %s (%s) -> %s", entry.id, entry.destination, entry.attempt,

@@ -29,10 +29,23 @@ class Inbox:
     organization_hsa_id: str | None = None
     providers: frozenset[str] = frozenset()  # the care providers it is at (MC-R3)
     endpoint: str | None = None  # "Endpoint/<id>": its system is pushed its messages (adapter/delivery)
+    millennium: str | None = None  # "Practitioner/<id>" or "Group/<id>" in Millennium (adapter/millennium)
 
     @property
     def is_personal(self) -> bool:
         return self.kind == "personal"
+
+    @property
+    def in_millennium(self) -> bool:
+        """The inbox lives in Millennium: a user there, or a pool of a care provider's unit (DESIGN.md)."""
+        return self.millennium is not None and (self.is_personal or self.party == "care")
+
+    @property
+    def mirror_group(self) -> str | None:
+        """The Millennium Group id that mirrors this shared inbox outside Millennium (its replies come back)."""
+        if self.millennium and not self.is_personal and self.party != "care":
+            return self.millennium.split("/", 1)[1]
+        return None
 
     @property
     def id(self) -> str:
@@ -46,7 +59,8 @@ def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
     if missing:
         for row in ctx.session.connection().execute(_ENTRIES, {"references": missing}):
             cache[row.reference] = Inbox(row.reference, row.kind, row.party, row.active, row.organization_id,
-                                         row.organization_hsa_id, frozenset(row.providers.split()), row.endpoint)
+                                         row.organization_hsa_id, frozenset(row.providers.split()), row.endpoint,
+                                         row.millennium)
     return {r: cache[r] for r in references if r in cache}
 
 
@@ -56,7 +70,7 @@ def remember_inboxes(session, rows: list[dict]) -> None:
     for row in rows:
         cache[row["reference"]] = Inbox(row["reference"], row["kind"], row["party"], row["active"], row.get("organization_id"),
                                         row.get("organization_hsa_id"), frozenset((row.get("providers") or "").split()),
-                                        row.get("endpoint"))
+                                        row.get("endpoint"), row.get("millennium"))
 
 
 def existing_inboxes(resource_type: str):

@@ -30,9 +30,16 @@ class InboxEntry(Base):
     # Where the inbox's own system is pushed its messages: "Endpoint/<id>" when the inbox (or its
     # unit) names an active FHIR Endpoint (delivery through the outbox); None: it polls.
     endpoint: Mapped[str | None] = mapped_column(String(130))
+    # Where the inbox is in Millennium: "Practitioner/<id>" (a user) or "Group/<id>" (a pool, or the
+    # Group that mirrors a shared inbox outside Millennium); None: not in Millennium (adapter/millennium).
+    millennium: Mapped[str | None] = mapped_column(String(80))
 
-    # A system client sees its organisation's shared inboxes: found by the unit's HSA-id.
-    __table_args__ = (Index("ix_inbox_directory_organization", "organization_hsa_id"),)
+    __table_args__ = (
+        # A system client sees its organisation's shared inboxes: found by the unit's HSA-id.
+        Index("ix_inbox_directory_organization", "organization_hsa_id"),
+        # Inbound: a Millennium sender or Group back to its inbox; the poller's list of mirrored Groups.
+        Index("ix_inbox_directory_millennium", "millennium"),
+    )
 
 
 class InboxMember(Base):

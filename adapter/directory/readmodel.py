@@ -62,6 +62,7 @@ def refresh_users(session, practitioner_ids) -> None:
             "reference": f"Practitioner/{practitioner_id}", "kind": "personal",
             "party": party_of(kinds), "active": shapes.is_active(practitioners[practitioner_id].as_dict()),
             "organization_id": None, "organization_hsa_id": None, "providers": " ".join(sorted(unit_providers)),
+            "millennium": shapes.millennium_id(practitioners[practitioner_id].as_dict()),
         })
         inboxes = {ref["reference"] for info in roles.get(practitioner_id, [])
                    for ref in info.resource.get("healthcareService", [])
@@ -110,6 +111,7 @@ def refresh_inbox(session, inbox_id: str) -> None:
         "active": shapes.is_active(inbox), "organization_id": unit_id, "organization_hsa_id": shapes.hsa_id(unit_resource),
         "providers": lookups.provider_of(session, unit_id) if unit else "",
         "endpoint": _active_endpoint(session, inbox) or _active_endpoint(session, unit_resource),
+        "millennium": shapes.millennium_id(inbox),
     })
 
 
@@ -144,7 +146,8 @@ def after_practitioner(ctx, resource: dict, previous: dict | None) -> None:
         # A new user in a bulk load: the personal inbox exists at once (later entries refer to
         # it); its party and memberships follow from its roles when the batch's refresh runs.
         row = {"reference": f"Practitioner/{resource['id']}", "kind": "personal", "party": party_of(set()),
-               "active": shapes.is_active(resource), "organization_id": None, "organization_hsa_id": None, "providers": ""}
+               "active": shapes.is_active(resource), "organization_id": None, "organization_hsa_id": None, "providers": "",
+               "millennium": shapes.millennium_id(resource)}
         insert_later(ctx.session.connection(), ENTRY, [row])
         remember_inboxes(ctx.session, [row])
     _refresh_user_now_or_later(ctx.session, resource["id"])

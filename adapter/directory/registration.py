@@ -5,7 +5,7 @@ from __future__ import annotations
 from adapter.directory import lifecycle, profiles, readmodel
 from adapter.directory.inboxes import existing_inboxes, prefetch_inboxes
 from adapter.fhir.registry import Operation, OperationParameter, Registry, ResourceDefinition, SearchParam
-from adapter.identifiers import HSA_ID, INBOX_ID
+from adapter.identifiers import HSA_ID, INBOX_ID, MILLENNIUM_GROUP, MILLENNIUM_PRACTITIONER
 
 R4 = "http://hl7.org/fhir/SearchParameter"
 
@@ -57,7 +57,7 @@ def register(registry: Registry) -> None:
         profile=profiles.practitioner_profile,
         after_write=readmodel.after_practitioner,
         exists_many=existing_inboxes("Practitioner"),
-        unique_identifier_systems=(HSA_ID,),
+        unique_identifier_systems=(HSA_ID, MILLENNIUM_PRACTITIONER),
     ))
     registry.add_resource(ResourceDefinition(
         name="PractitionerRole",
@@ -87,7 +87,7 @@ def register(registry: Registry) -> None:
         profile=profiles.healthcare_service_profile,
         after_write=readmodel.after_inbox,
         exists_many=existing_inboxes("HealthcareService"),
-        unique_identifier_systems=(INBOX_ID,),
+        unique_identifier_systems=(INBOX_ID, MILLENNIUM_GROUP),
     ))
     registry.add_resource(ResourceDefinition(
         name="Endpoint",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapter.identifiers import HSA_ID, INBOX_ID
+from adapter.identifiers import HSA_ID, INBOX_ID, MILLENNIUM_GROUP, MILLENNIUM_PRACTITIONER
 from adapter.mappings import code_system_url, extension_url
 
 ORGANIZATION_KIND = code_system_url("organization-kind")
@@ -35,6 +35,14 @@ def inbox_identifier(resource: dict) -> str | None:
     """A HealthcareService's inbox identifier."""
     values = identifier_values(resource, INBOX_ID)
     return values[0] if values else None
+
+
+def millennium_id(resource: dict) -> str | None:
+    """Where a Practitioner or HealthcareService is in Millennium: `Practitioner/<id>` or `Group/<id>`."""
+    system, target = ((MILLENNIUM_PRACTITIONER, "Practitioner") if resource.get("resourceType") == "Practitioner"
+                      else (MILLENNIUM_GROUP, "Group"))
+    values = identifier_values(resource, system)
+    return f"{target}/{values[0]}" if values else None
 
 
 def organization_kind(resource: dict) -> str | None:

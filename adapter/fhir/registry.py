@@ -174,6 +174,10 @@ class Registry:
         # Loaders of what a write's references name, called once with all of them before they are
         # checked, so that a domain answers every type it owns in one query (e.g. both inbox types).
         self.reference_prefetchers: list[Callable] = []  # (ctx, ["Type/id", ...]) -> None
+        # Systems upstream of some inboxes (e.g. Millennium, adapter/millennium): each has
+        # `carries(ctx, inbox=, item_kind=) -> bool` and `queue(ctx, message=, route=, items=)`, called
+        # by messaging in the message's transaction, so a carried message has its outbox row.
+        self.upstreams: list = []
 
     def on(self, event: str, listener: Callable) -> None:
         """Call `listener(ctx, **details)` when a domain emits `event` (e.g. "unit-merged")."""
@@ -211,6 +215,10 @@ class Registry:
     def add_deliverer(self, kind: str, deliverer: Callable) -> None:
         """Deliver outbox rows of `kind` with `deliverer` (adapter/delivery/worker.py)."""
         self.deliverers[kind] = deliverer
+
+    def add_upstream(self, upstream) -> None:
+        """Carry messages to the inboxes `upstream` says it carries (see `upstreams`)."""
+        self.upstreams.append(upstream)
 
     def add_reference_prefetcher(self, prefetcher: Callable) -> None:
         """Call `prefetcher(ctx, references)` with every literal reference of a write, before they are checked."""

@@ -58,7 +58,8 @@ def deliver_communication(entry, *, destination, client, now):
     return post_entry(client, f"{destination.url}/Communication", entry=entry, destination=destination, now=now, headers=headers)
 
 
-def _set_item_state(ctx, item_id: str | None, state: str) -> None:
+def set_item_state(ctx, item_id: str | None, state: str) -> None:
+    """Show the delivery on the recipient's item (a new Task version written by the adapter)."""
     if not item_id:
         return
     current = store.load_current(ctx.session, resource_type="Task", resource_id=item_id, for_update=True)
@@ -71,32 +72,41 @@ def _set_item_state(ctx, item_id: str | None, state: str) -> None:
                   previous=current)
 
 
-def on_delivered(ctx, *, entry) -> None:
+def on_delivered(ctx, *, entry, **_) -> None:
     """The recipient's item shows it reached the recipient's system."""
     if entry.kind == KIND:
-        _set_item_state(ctx, entry.item_id, "delivered")
+        set_item_state(ctx, entry.item_id, "delivered")
 
 
 def on_requeued(ctx, *, entry_ids: list[str], item_ids: list[str]) -> None:
     """An operator put dead letters back: their items are pending again."""
     for item_id in item_ids:
-        _set_item_state(ctx, item_id, "pending")
+        set_item_state(ctx, item_id, "pending")
 
 
 def on_dead(ctx, *, entry, reason: str) -> None:
     """Tell the sender (a delivery-failure item naming the message and the recipient); mark the recipient's item."""
     if entry.kind != KIND:
         return
-    _set_item_state(ctx, entry.item_id, "failed")
+    set_item_state(ctx, entry.item_id, "failed")
+    tell_sender(ctx, entry=entry, recipients=[entry.recipient], reason=reason)
+
+
+def tell_sender(ctx, *, entry, recipients: list[str | None], reason: str) -> None:
+    """A delivery-failure item in the sender's inbox (Notifications, MC-R22): the message, its recipients, why.
+
+    A recipient None is the patient record (a save-to-journal forward).
+    """
     if not entry.sender or not entry.message:
         return
-    recipient = ({"valueReference": {"reference": entry.recipient}} if entry.recipient
-                 else {"valueString": "the patient record (save-to-journal)"})
+    named = tuple(
+        {"type": {"coding": [{"system": code_system_url("delivery-input"), "code": "recipient"}]},
+         **({"valueReference": {"reference": r}} if r else {"valueString": "the patient record (save-to-journal)"})}
+        for r in recipients)
     create_items(ctx, items=[NewItem(
         owner=entry.sender, kind="delivery-failure", focus=entry.message, patient=entry.payload.get("subject"),
         description="Meddelandet kunde inte levereras till mottagarens system.",
-        inputs=(
-            {"type": {"coding": [{"system": code_system_url("delivery-input"), "code": "recipient"}]}, **recipient},
+        inputs=named + (
             {"type": {"coding": [{"system": code_system_url("delivery-input"), "code": "reason"}]}, "valueString": reason},
         ),
     )])

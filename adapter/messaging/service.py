@@ -264,6 +264,9 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
     )])
     if flagged:
         insert_later(connection, JournalForward.__table__, [dict(communication_id=stored.id, queued_at=ctx.clock(), state="pending")])
+    carried = {recipient.reference for recipient in route.recipients
+               if delivery.pushed(recipient) or any(u.carries(ctx, inbox=recipient, item_kind=route.item_kind)
+                                                     for u in ctx.registry.upstreams)}
     items = create_items(ctx, items=[
         NewItem(
             owner=recipient.reference, kind=route.item_kind, focus=stored.reference, requester=route.requester,
@@ -271,11 +274,13 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
             part_of=(f"Task/{route.case_id}",) if route.case_id else (),
             case_party=route.sender.reference if route.item_kind == "case" else None,
             due=due_after(route.item_kind, dates.period(resource["sent"])[0]),
-            extensions=(delivery.delivery_state("pending"),) if delivery.pushed(recipient) else (),
+            extensions=(delivery.delivery_state("pending"),) if recipient.reference in carried else (),
         )
         for recipient in route.recipients
     ])
     delivery.outbox_for(ctx, message=resource, sender=route.sender.reference, recipients=route.recipients, items=items,
                         save_to_journal=flagged)
+    for upstream in ctx.registry.upstreams:
+        upstream.queue(ctx, message=resource, route=route, items=items)
     ctx.registry.emit(ctx, "message-routed", category=route.item_kind, recipients=len(route.recipients))
     return stored, True

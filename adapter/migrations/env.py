@@ -16,6 +16,7 @@ from adapter.messaging import models as messaging_models  # noqa: F401
 from adapter.delivery import models as delivery_models  # noqa: F401
 from adapter.partner import models as partner_models  # noqa: F401
 from adapter.ops import models as ops_models  # noqa: F401
+from adapter.millennium import models as millennium_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,182 @@
+"""Our messages as Millennium Communications and back: pure functions over the tables in `mappings/`.
+
+Millennium is stricter than FHIR (reference/millennium-communication.md): sender a Practitioner,
+priority routine or urgent, one base64 text attachment, recipients Practitioners or Groups,
+category from communication-category. What it cannot hold in a field is written in the text:
+the sending shared inbox and the user who sent (MC-R38: the recipient must see both), the case,
+the save-to-journal flag, and our marker, by which the connector finds a message whose answer was lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from adapter.mappings import table
+
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/communication-category"
+TASK_STATUS = "http://hl7.org/fhir/task-status"
+REPLY_TO = "https://fhir-ehr.cerner.com/r4/StructureDefinition/reply-to"
+EMAIL_STATUS = "https://fhir-ehr.cerner.com/r4/StructureDefinition/email-status"
+TEXT_PLAIN = "text/plain;charset=utf-8"
+MARKER_PREFIX = "mc:"
+_MARKER = re.compile(r"\[mc:([A-Za-z0-9\-]{1,64})\]")
+
+
+@cache
+def _items() -> dict[str, dict]:
+    return {row["item_kind"]: row for row in table("millennium_items")}
+
+
+@cache
+def _priorities() -> dict[str, str]:
+    return {row["priority"]: row["millennium_priority"] for row in table("millennium_priorities")}
+
+
+def millennium_category(item_kind: str) -> str | None:
+    """The Millennium category a message of this item kind is sent with; None: it does not go upstream."""
+    row = _items().get(item_kind)
+    return row["millennium_category"] if row and row["upstream"] == "true" else None
+
+
+def inbound_categories() -> tuple[str, ...]:
+    """The Millennium categories the poller searches in mirrored Groups (every category we send)."""
+    return tuple(sorted({row["millennium_category"] for row in _items().values() if row["upstream"] == "true"}))
+
+
+def millennium_priority(priority: str | None) -> str:
+    """routine/urgent (asap and stat become urgent, MC-R14)."""
+    return _priorities().get(priority or "routine", "routine")
+
+
+@dataclass(frozen=True)
+class Party:
+    """An end of a message as the text names it (MC-R38): the inbox, and the user who sent from it."""
+
+    inbox_name: str
+    inbox_identifier: str | None = None  # the shared inbox's identifier, or the user's HSA-id
+    user_name: str | None = None
+    user_hsa_id: str | None = None
+
+
+class Undeliverable(ValueError):
+    """The message has content Millennium cannot hold (a permanent failure the sender is told about)."""
+
+
+def message_text(message: dict) -> str:
+    """The message's own words: its strings and text attachments, in order."""
+    parts = []
+    for position, payload in enumerate(message.get("payload", [])):
+        if "contentString" in payload:
+            parts.append(payload["contentString"])
+            continue
+        attachment = payload.get("contentAttachment") or {}
+        content_type = (attachment.get("contentType") or "").split(";")[0].strip().lower()
+        if content_type != "text/plain" or "data" not in attachment:
+            raise Undeliverable(f"Millennium takes one text attachment; payload[{position}] is "
+                                f"{content_type or 'a reference'}, which cannot be delivered there")
+        try:
+            parts.append(base64.b64decode(attachment["data"]).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise Undeliverable(f"payload[{position}] is not UTF-8 text") from None
+    return "\n\n".join(parts)
+
+
+def marker(communication_id: str) -> str:
+    """Our mark on a Millennium Communication: the message's id here."""
+    return f"[{MARKER_PREFIX}{communication_id}]"
+
+
+def marked(communication: dict) -> str | None:
+    """Our message id in a Millennium Communication's topic, if it is one we sent."""
+    found = _MARKER.search((communication.get("topic") or {}).get("text") or "")
+    return found.group(1) if found else None
+
+
+def _header(sender: Party, case: str | None, save_to_journal: bool) -> list[str]:
+    lines = [f"Från: {sender.inbox_name}" + (f" ({sender.inbox_identifier})" if sender.inbox_identifier else "")]
+    if sender.user_name or sender.user_hsa_id:
+        lines.append("Skickat av: " + " ".join(p for p in (sender.user_name, f"({sender.user_hsa_id})" if sender.user_hsa_id else None) if p))
+    if case:
+        lines.append(f"Ärende: {case}")
+    if save_to_journal:
+        lines.append("Spara till journal: ja")
+    return lines
+
+
+def to_millennium(*, message: dict, item_kind: str, sender: Party, sender_practitioner: str, reply_to_group: str | None,
+                  recipients: list[str], case: str | None, save_to_journal: bool) -> dict:
+    """The Millennium Communication for one of our messages (its subject is added at delivery).
+
+    `recipients` are `Practitioner/<id>` or `Group/<id>` in Millennium; `sender_practitioner` the
+    Millennium Practitioner it is sent as.
+    """
+    category = millennium_category(item_kind)
+    if category is None:
+        raise Undeliverable(f"a {item_kind} item is not sent to Millennium as a Communication")
+    body = "\n".join(_header(sender, case, save_to_journal) + ["", message_text(message), "", "--",
+                                                                 f"Meddelande-id: {marker(message['id'])}"])
+    subject = ((message.get("topic") or {}).get("text") or "").strip() or "Meddelande"
+    communication = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": category}]}],
+        "priority": millennium_priority(message.get("priority")),
+        "topic": {"text": f"{subject[:200]} {marker(message['id'])}"},
+        "recipient": [{"reference": r} for r in recipients],
+        "sender": {"reference": f"Practitioner/{sender_practitioner}"},
+        "payload": [{"contentAttachment": {"contentType": TEXT_PLAIN,
+                                           "data": base64.b64encode(body.encode("utf-8")).decode("ascii")}}],
+    }
+    if reply_to_group:
+        communication["extension"] = [{"url": REPLY_TO, "valueReference": {"reference": f"Group/{reply_to_group}"}}]
+    return communication
+
+
+def failure_notice(*, to_practitioner: str, sender_practitioner: str, about: dict, rule: str, reason_sv: str,
+                   notice_id: str) -> dict:
+    """A delivery-failure Communication to a Millennium user whose message the routine refused (Swedish)."""
+    subject = ((about.get("topic") or {}).get("text") or "").strip()
+    body = "\n".join([
+        "Ditt meddelande kunde inte levereras.",
+        f"Regel: {rule} (regional rutin för Meddelandecenter).",
+        reason_sv,
+        "",
+        f"Gäller meddelande: {about.get('id', '?')}" + (f" ({subject[:200]})" if subject else ""),
+        "", "--", f"Meddelande-id: {marker(notice_id)}",
+    ])
+    return {
+        "resourceType": "Communication", "status": "completed",
+        "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": millennium_category("delivery-failure")}]}],
+        "priority": "urgent",
+        "topic": {"text": f"Meddelandet kunde inte levereras ({rule}) {marker(notice_id)}"},
+        "recipient": [{"reference": f"Practitioner/{to_practitioner}"}],
+        "sender": {"reference": f"Practitioner/{sender_practitioner}"},
+        "payload": [{"contentAttachment": {"contentType": TEXT_PLAIN,
+                                           "data": base64.b64encode(body.encode("utf-8")).decode("ascii")}}],
+    }
+
+
+def email_status_patch(status: str) -> list[dict]:
+    """Millennium's one allowed patch: replace `/extension` with the email-status extension."""
+    return [{"op": "replace", "path": "/extension", "value": [{
+        "url": EMAIL_STATUS, "valueCodeableConcept": {"coding": [{"system": TASK_STATUS, "code": status}]}}]}]
+
+
+def reference_id(reference: dict | None, resource_type: str) -> str | None:
+    """`<id>` of a `{"reference": "<Type>/<id>"}` (relative or absolute) of that type."""
+    value = (reference or {}).get("reference") or ""
+    head, _, tail = value.rstrip("/").rpartition(f"{resource_type}/")
+    if not tail or "/" in tail or (head and not head.endswith("/")):
+        return None
+    return tail
+
+
+def reply_to(communication: dict) -> str | None:
+    """The Group a Millennium message's replies go to (its reply-to extension)."""
+    for ext in communication.get("extension", []):
+        if ext.get("url") == REPLY_TO:
+            return reference_id(ext.get("valueReference"), "Group")
+    return None
