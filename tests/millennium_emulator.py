@@ -252,6 +252,7 @@ class MillenniumEmulator:
         app.add_url_rule("/r4/Communication/<cid>", "read", self._read, methods=["GET"])
         app.add_url_rule("/r4/Binary/<bid>", "binary", self._binary, methods=["GET"])
         app.add_url_rule("/r4/Patient", "patient", self._patient, methods=["GET"])
+        app.add_url_rule("/r4/Patient/<pid>", "patient-read", self._patient_read, methods=["GET"])
         return app
 
     def _token(self):
@@ -487,6 +488,19 @@ class MillenniumEmulator:
         entries = [{"resource": {"resourceType": "Patient", "id": found}}] if found else []
         body = {"resourceType": "Bundle", "type": "searchset", **({"entry": entries} if entries else {})}
         return Response(json.dumps(body), mimetype="application/fhir+json")
+
+    def _patient_read(self, pid: str):
+        fault = self._take_fault("patient")
+        early = self._fault_before(fault)
+        if early is not None:
+            return early
+        if not self._authorised():
+            return _outcome(401, "invalid or expired token")
+        identifiers = [{"system": system, "value": value} for (system, value), found in self.patients.items() if found == pid]
+        if not identifiers:
+            return _outcome(404, "no such Patient")
+        return Response(json.dumps({"resourceType": "Patient", "id": pid, "identifier": identifiers}),
+                        mimetype="application/fhir+json")
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -64,6 +64,20 @@ def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
     return {r: cache[r] for r in references if r in cache}
 
 
+_BY_MILLENNIUM = select(InboxEntry.__table__.c.reference, InboxEntry.__table__.c.millennium).where(
+    InboxEntry.__table__.c.millennium.in_(bindparam("ids", expanding=True)))
+
+
+def inboxes_in_millennium(ctx, millennium_ids: list[str]) -> dict[str, Inbox]:
+    """Our inboxes by their Millennium id (`Practitioner/<id>`, `Group/<id>`), in two indexed queries."""
+    wanted = sorted(set(millennium_ids))
+    if not wanted:
+        return {}
+    rows = ctx.session.connection().execute(_BY_MILLENNIUM, {"ids": wanted}).all()
+    loaded = load_inboxes(ctx, [row.reference for row in rows])
+    return {row.millennium: loaded[row.reference] for row in rows if row.reference in loaded}
+
+
 def remember_inboxes(session, rows: list[dict]) -> None:
     """The read model's rows just written in this transaction: later loads need not read them back."""
     cache = session.info.setdefault(_CACHE, {})

@@ -115,6 +115,14 @@ class MillenniumClient:
             self._patients[key] = (found, now + self.settings.patient_cache_seconds)
         return found
 
+    def patient_identifier(self, patient_id: str, *, system: str) -> str | None:
+        """The identifier (e.g. personnummer) Millennium's Patient carries in `system`; None if it has none."""
+        if not patient_id or "/" in patient_id or "?" in patient_id:
+            raise MillenniumError("the subject names no Patient", transient=False)
+        resource = _parse(self._call("GET", f"{self.base}/Patient/{patient_id}"))
+        return next((i["value"] for i in resource.get("identifier", [])
+                     if isinstance(i, dict) and i.get("system") == system and isinstance(i.get("value"), str)), None)
+
     # -- one request, with the token ----------------------------------------------------------
 
     def _call(self, method: str, url: str, *, body: bytes | None = None, headers: dict | None = None) -> Answer:

@@ -13,8 +13,10 @@ import base64
 import re
 from dataclasses import dataclass
 from functools import cache
+from html.parser import HTMLParser
 
-from adapter.mappings import table
+from adapter.identifiers import MILLENNIUM_COMMUNICATION
+from adapter.mappings import code_system_url, extension_url, table
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/communication-category"
 TASK_STATUS = "http://hl7.org/fhir/task-status"
@@ -41,9 +43,20 @@ def millennium_category(item_kind: str) -> str | None:
     return row["millennium_category"] if row and row["upstream"] == "true" else None
 
 
+@cache
+def _inbound() -> dict[tuple[str, str], dict]:
+    return {(row["millennium_category"], row["answers"]): row for row in table("millennium_inbound")}
+
+
 def inbound_categories() -> tuple[str, ...]:
-    """The Millennium categories the poller searches in mirrored Groups (every category we send)."""
-    return tuple(sorted({row["millennium_category"] for row in _items().values() if row["upstream"] == "true"}))
+    """The Millennium categories the poller searches in mirrored Groups (mappings/millennium_inbound.csv)."""
+    return tuple(sorted({category for category, _ in _inbound()}))
+
+
+def inbound_category(millennium_category: str, *, answers: str) -> str | None:
+    """Our message-category for a Millennium message answering `nothing`, a `case` or a `message`."""
+    row = _inbound().get((millennium_category, answers))
+    return row["category"] if row else None
 
 
 def millennium_priority(priority: str | None) -> str:
@@ -102,7 +115,7 @@ def _header(sender: Party, case: str | None, save_to_journal: bool) -> list[str]
     if case:
         lines.append(f"Ärende: {case}")
     if save_to_journal:
-        lines.append("Spara till journal: ja")
+        lines.append(SAVE_TO_JOURNAL_LINE)
     return lines
 
 
@@ -135,13 +148,13 @@ def to_millennium(*, message: dict, item_kind: str, sender: Party, sender_practi
     return communication
 
 
-def failure_notice(*, to_practitioner: str, sender_practitioner: str, about: dict, rule: str, reason_sv: str,
+def failure_notice(*, to_practitioner: str, sender_practitioner: str, about: dict, rule: str | None, reason_sv: str,
                    notice_id: str) -> dict:
-    """A delivery-failure Communication to a Millennium user whose message the routine refused (Swedish)."""
+    """A delivery-failure Communication to a Millennium user whose message was refused, naming the rule (Swedish)."""
     subject = ((about.get("topic") or {}).get("text") or "").strip()
     body = "\n".join([
         "Ditt meddelande kunde inte levereras.",
-        f"Regel: {rule} (regional rutin för Meddelandecenter).",
+        *([f"Regel: {rule} (regional rutin för Meddelandecenter)."] if rule else []),
         reason_sv,
         "",
         f"Gäller meddelande: {about.get('id', '?')}" + (f" ({subject[:200]})" if subject else ""),
@@ -151,7 +164,7 @@ def failure_notice(*, to_practitioner: str, sender_practitioner: str, about: dic
         "resourceType": "Communication", "status": "completed",
         "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": millennium_category("delivery-failure")}]}],
         "priority": "urgent",
-        "topic": {"text": f"Meddelandet kunde inte levereras ({rule}) {marker(notice_id)}"},
+        "topic": {"text": f"Meddelandet kunde inte levereras{f' ({rule})' if rule else ''} {marker(notice_id)}"},
         "recipient": [{"reference": f"Practitioner/{to_practitioner}"}],
         "sender": {"reference": f"Practitioner/{sender_practitioner}"},
         "payload": [{"contentAttachment": {"contentType": TEXT_PLAIN,
@@ -180,3 +193,100 @@ def reply_to(communication: dict) -> str | None:
         if ext.get("url") == REPLY_TO:
             return reference_id(ext.get("valueReference"), "Group")
     return None
+
+
+# -- inbound: a Millennium user's message as ours ------------------------------------------------
+
+_BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote"}
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "head"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def read_text(content_type: str, data: bytes) -> str:
+    """A Millennium payload as text: text/plain as it is, XHTML's text (Millennium's two payload types)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    charset = "us-ascii" if "us-ascii" in (content_type or "").lower() else "utf-8"
+    try:
+        decoded = data.decode(charset)
+    except UnicodeDecodeError:
+        raise Undeliverable(f"the payload is not {charset} text") from None
+    if kind == "text/plain":
+        return decoded
+    if kind == "application/xhtml+xml":
+        parser = _Text()
+        parser.feed(decoded)
+        parser.close()
+        lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    raise Undeliverable(f"the payload's type {kind or '(none)'} is neither text/plain nor application/xhtml+xml")
+
+
+def subject_text(found: dict) -> str | None:
+    """A Millennium message's topic without our marker (a reply keeps the subject it answers)."""
+    text = _MARKER.sub("", (found.get("topic") or {}).get("text") or "").strip()
+    return text or None
+
+
+SAVE_TO_JOURNAL_LINE = "Spara till journal: ja"
+# What a Millennium sender can do about a refusal, where the Communication API leaves them a way (the text).
+HINTS = {"MC-R8": f"Skriv raden \"{SAVE_TO_JOURNAL_LINE}\" i meddelandet om det ska sparas till patientens journal."}
+
+
+def asks_to_save(text: str) -> bool:
+    """The sender wrote our save-to-journal line (Millennium's API has no field for it; our own messages carry it)."""
+    return any(line.strip().lower() == SAVE_TO_JOURNAL_LINE.lower() for line in text.splitlines())
+
+
+def from_millennium(*, found: dict, text: str, category: str, sender: str, sent_by: str | None, recipients: list[str],
+                    answers: str | None, case: str | None, patient: dict | None) -> dict:
+    """Our Communication for a Millennium user's message (its Millennium id is the duplicate key)."""
+    resource = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "identifier": [{"system": MILLENNIUM_COMMUNICATION, "value": found["id"]}],
+        "category": [{"coding": [{"system": code_system_url("message-category"), "code": category}]}],
+        "priority": "urgent" if found.get("priority") == "urgent" else "routine",
+        "sender": {"reference": sender},
+        "recipient": [{"reference": r} for r in recipients],
+        "payload": [{"contentString": text or "(tomt meddelande)"}],
+    }
+    topic = subject_text(found)
+    if topic:
+        resource["topic"] = {"text": topic}
+    if found.get("sent"):
+        resource["sent"] = found["sent"]
+    if answers:
+        resource["inResponseTo"] = [{"reference": f"Communication/{answers}"}]
+    if case:
+        resource["partOf"] = [{"reference": f"Task/{case}"}]
+    if patient:
+        resource["subject"] = {"identifier": dict(patient)}
+    extensions = []
+    if sent_by:
+        extensions.append({"url": extension_url("sent-by"), "valueReference": {"reference": f"Practitioner/{sent_by}"}})
+    if asks_to_save(text):
+        extensions.append({"url": extension_url("save-to-journal"), "valueBoolean": True})
+    if extensions:
+        resource["extension"] = extensions
+    return resource

@@ -175,7 +175,7 @@ def on_delivered(ctx, *, entry, attempted=None, **_) -> None:
     for item_id in _items(entry):
         set_item_state(ctx, item_id, "delivered")
     receipt = attempted.receipt if attempted is not None else None
-    if receipt and ctx.session.execute(select(LINK.c.millennium_id).where(LINK.c.millennium_id == receipt)).first() is None:
+    if receipt and not entry.payload.get("notice") and ctx.session.execute(select(LINK.c.millennium_id).where(LINK.c.millennium_id == receipt)).first() is None:
         ctx.session.execute(insert(LINK).values(millennium_id=receipt, direction="out",
                                                 communication_id=entry.message.split("/", 1)[1], outcome="sent",
                                                 at=ctx.clock()))
