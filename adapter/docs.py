@@ -38,6 +38,9 @@ RENDERERS = {
     "client_capabilities": lambda: _markdown(table("client_capabilities"), ["capability", "rule", "note"]),
     "signable_items": lambda: _markdown(table("signable_items"), ["item_kind", "rule", "note"]),
     "message_events": lambda: _markdown(table("message_events"), ["event", "focus", "categories", "handling", "rule", "note"]),
+    "millennium_items": lambda: _markdown(table("millennium_items"), ["item_kind", "upstream", "millennium_category", "rule", "note"]),
+    "millennium_priorities": lambda: _markdown(table("millennium_priorities"), ["priority", "millennium_priority", "rule", "note"]),
+    "millennium_inbound": lambda: _markdown(table("millennium_inbound"), ["millennium_category", "answers", "category", "rule", "note"]),
     "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),
 }
 

@@ -102,3 +102,29 @@ def test_every_message_event_has_one_row_citing_a_rule_and_a_known_focus_handlin
     for row in rows:
         assert row["rule"] in codes("rule") and row["handling"] in ("create", "update")
         assert all(c in codes("message-category") for c in row["categories"].split("|") if c)
+
+
+def test_every_item_kind_says_whether_and_how_it_goes_to_millennium():
+    rows = {r["item_kind"]: r for r in table("millennium_items")}
+    assert sorted(rows) == sorted(codes("item-kind"))
+    for kind, row in rows.items():
+        assert row["rule"] in codes("rule") and row["upstream"] in ("true", "false"), kind
+        assert (row["millennium_category"] != "") == (row["upstream"] == "true"), kind
+        assert row["millennium_category"] in ("", "notification", "reminder", "alert"), kind  # communication-category
+
+
+def test_every_request_priority_has_a_millennium_priority():
+    rows = {r["priority"]: r for r in table("millennium_priorities")}
+    assert sorted(rows) == ["asap", "routine", "stat", "urgent"]  # FHIR's request-priority
+    assert {r["millennium_priority"] for r in rows.values()} <= {"routine", "urgent"}
+    assert all(r["rule"] in codes("rule") for r in rows.values())
+
+
+def test_every_inbound_millennium_category_reads_as_a_message_category_for_each_answer():
+    rows = table("millennium_inbound")
+    categories = {r["millennium_category"] for r in rows}
+    assert {(c, a) for c in categories for a in ("nothing", "case", "message")} == {(r["millennium_category"], r["answers"]) for r in rows}
+    sent = {r["millennium_category"] for r in table("millennium_items") if r["upstream"] == "true"}
+    for row in rows:
+        assert row["category"] in codes("message-category") and row["rule"] in codes("rule"), row
+        assert row["millennium_category"] in sent, row  # what we read is what we would send
