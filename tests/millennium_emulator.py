@@ -506,6 +506,9 @@ class MillenniumEmulator:
 
     def serve(self, host: str = "127.0.0.1") -> str:
         """Start a real threaded server on a free port; its base (the tenant is at `<base>/r4`)."""
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request would be most of the benchmark's time
         self._server = make_server(host, 0, self.app, threaded=True)
         self.base_url = f"http://{host}:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, name="millennium-emulator", daemon=True).start()

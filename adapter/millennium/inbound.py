@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
@@ -119,6 +120,7 @@ class Poller:
         self.app = app_state
         self.connector = connector
         self.settings = connector.settings
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- the loop in `mc-adapter worker` ----------------------------------------------------------
 
@@ -224,40 +226,67 @@ class Poller:
             ("-email-status", f"{mapping.TASK_STATUS}|{status}")])
 
     def _handle_all(self, found: list[dict], mirror: Mirror, polled: Polled) -> int:
-        """Handle each message, oldest first; how many left the search (patched to completed)."""
+        """Handle a search's messages: how many left the search (patched to completed).
+
+        Millennium's round trips (a Binary read, a Patient read, the patch) run on the poller's
+        threads; the imports run one after another, oldest first, so that a reply finds the
+        message it answers imported before it.
+        """
         before = polled.completed
-        for message in sorted(found, key=lambda m: (m.get("received") or "", m.get("id") or "")):
-            if message.get("id"):
-                self.handle(message, mirror=mirror, polled=polled)
-        return polled.completed - before
-
-    # -- one message ------------------------------------------------------------------------------
-
-    def handle(self, found: dict, *, mirror: Mirror, polled: Polled) -> str:
-        """Import or refuse one Millennium message (once), then mark it completed there; the outcome."""
-        if self._linked(found["id"]):
-            polled.seen += 1
-            outcome = "seen"
-        else:
-            outcome = self._import_or_refuse(found, mirror)
+        messages = sorted((m for m in found if m.get("id")), key=lambda m: (m.get("received") or "", m["id"]))
+        linked = self._linked([m["id"] for m in messages])
+        fresh = [m for m in messages if m["id"] not in linked]
+        polled.seen += len(messages) - len(fresh)
+        failure: MillenniumError | None = None
+        for message, fetched in zip(fresh, self._pool().map(self._fetch, fresh)):
+            if isinstance(fetched, MillenniumError):
+                failure = failure or fetched  # not handled: the window is read again at the next poll
+                continue
+            outcome = self.handle(message, mirror=mirror, fetched=fetched)
             if outcome == "imported":
                 polled.imported += 1
             elif outcome.startswith("refused"):
                 polled.refused += 1
             else:
                 polled.seen += 1
-        self._complete(found, polled)
-        return outcome
+        linked |= self._linked([m["id"] for m in fresh])
+        handled = [m for m in messages if m["id"] in linked]
+        for done in self._pool().map(self._complete, handled):
+            polled.completed += done is True
+            polled.patch_failures += done is False
+        if failure is not None:
+            raise failure
+        return polled.completed - before
 
-    def _linked(self, millennium_id: str) -> bool:
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=self.settings.inbound_threads, thread_name_prefix="millennium-in")
+        return self._threads
+
+    # -- one message ------------------------------------------------------------------------------
+
+    def _linked(self, millennium_ids: list[str]) -> set[str]:
+        """Which of these Millennium messages were handled already (one query)."""
+        if not millennium_ids:
+            return set()
         with self.app.sessions.begin() as session:
-            return session.execute(select(LINK.c.millennium_id).where(LINK.c.millennium_id == millennium_id)).first() is not None
+            return set(session.execute(select(LINK.c.millennium_id).where(LINK.c.millennium_id.in_(millennium_ids))).scalars())
 
-    def _import_or_refuse(self, found: dict, mirror: Mirror) -> str:
-        patient = None
+    def _fetch(self, found: dict):
+        """(text, patient) read from Millennium, a Refused, or the transient MillenniumError that stopped it."""
         try:
-            text = self._text(found)
-            patient = self._patient(found)
+            return self._text(found), self._patient(found)
+        except Refused as refused:
+            return refused
+        except MillenniumError as exc:
+            return exc
+
+    def handle(self, found: dict, *, mirror: Mirror, fetched) -> str:
+        """Import or refuse one Millennium message (once); the outcome."""
+        if isinstance(fetched, Refused):
+            return self._refuse(found, fetched, patient=None)
+        text, patient = fetched
+        try:
             return self._import(found, mirror, text=text, patient=patient)
         except Refused as refused:
             return self._refuse(found, refused, patient=patient)
@@ -343,18 +372,19 @@ class Poller:
         log.info("millennium message %s not imported: %s", found["id"], refused.rule or refused.code)
         return outcome
 
-    def _complete(self, found: dict, polled: Polled) -> None:
+    def _complete(self, found: dict) -> bool | None:
+        """Patch email-status to completed: True when done, None when it already was, False when it failed."""
         status = next((e.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code") for e in found.get("extension", [])
                        if e.get("url") == mapping.EMAIL_STATUS), None)
         if status == "completed":
-            return
+            return None
         version = str((found.get("meta") or {}).get("versionId") or "0")
         try:
             self.connector.client.patch_email_status(found["id"], version=version, status="completed")
-            polled.completed += 1
+            return True
         except MillenniumError as exc:  # still `received` there: the next poll finds it, sees the link, patches again
-            polled.patch_failures += 1
             log.warning("millennium email-status of %s not patched: %s", found["id"], exc.reason)
+            return False
 
 
 # -- reading a Millennium message as ours (in the import's transaction) ---------------------------

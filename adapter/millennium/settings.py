@@ -26,6 +26,7 @@ class MillenniumSettings:
     overlap_seconds: float = 300.0  # each poll window starts this long before the last one ended
     first_window_seconds: float = 24 * 3600.0  # how far back the first poll of a Group looks
     patient_cache_seconds: float = 3600.0
+    inbound_threads: int = 4  # the poller's concurrent Binary reads and patches (Millennium's round trips)
 
     def __repr__(self) -> str:  # never print the key
         return f"MillenniumSettings({self.base_url!r}, client_id={self.client_id!r})"
@@ -51,6 +52,8 @@ def from_env(env) -> MillenniumSettings | None:
                       ("first_window_seconds", "MC_MILLENNIUM_FIRST_WINDOW_SECONDS")):
         if env.get(key):
             kwargs[name] = float(env[key])
+    if env.get("MC_MILLENNIUM_INBOUND_THREADS"):
+        kwargs["inbound_threads"] = max(1, min(32, int(env["MC_MILLENNIUM_INBOUND_THREADS"])))
     for name, key in (("scopes", "MC_MILLENNIUM_SCOPES"), ("patient_system", "MC_MILLENNIUM_PATIENT_SYSTEM")):
         if env.get(key):
             kwargs[name] = env[key]

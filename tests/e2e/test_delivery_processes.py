@@ -47,7 +47,9 @@ def adapter(request, tmp_path, database_url):
 
 
 def _first(base: str, auth: dict, query: str) -> dict:
-    bundle = requests.get(f"{base}/fhir/{query}", headers=auth, timeout=10).json()
+    answer = requests.get(f"{base}/fhir/{query}", headers=auth, timeout=10)
+    bundle = answer.json()
+    assert answer.status_code == 200 and "entry" in bundle, (query, answer.status_code, bundle)
     return next(e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "match")
 
 
