@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
@@ -27,6 +28,21 @@ NAMING_CONVENTION = {
 # BEGIN IMMEDIATE so that two writers queue on the busy timeout instead of one failing with
 # "database is locked" when it upgrades a read lock; reads start a deferred transaction.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=True)
+
+
+@contextmanager
+def begin_writing(sessions):
+    """A transaction of its own that will write, whatever the request's intent (BEGIN IMMEDIATE on SQLite).
+
+    A read transaction that then writes fails at once on SQLite ("database is locked", no busy wait)
+    when another process wrote since it read; a writer queues on the busy timeout instead.
+    """
+    intent = write_intent.set(True)
+    try:
+        with sessions.begin() as session:
+            yield session
+    finally:
+        write_intent.reset(intent)
 
 
 class Base(DeclarativeBase):

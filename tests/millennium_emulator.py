@@ -235,6 +235,14 @@ class MillenniumEmulator:
 
     # -- the HTTP app ----------------------------------------------------------------------------
 
+    def _admit(self, operation: str) -> tuple[str | None, Response | None]:
+        """The fault injected for this call (if any), and the answer that ends it early: a fault, or 401."""
+        fault = self._take_fault(operation)
+        early = self._fault_before(fault)
+        if early is None and not self._authorised():
+            early = _outcome(401, "invalid or expired token")
+        return fault, early
+
     def _authorised(self) -> bool:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
@@ -281,12 +289,9 @@ class MillenniumEmulator:
                                     "scope": form.get("scope", "")}), mimetype="application/json")
 
     def _create(self):
-        fault = self._take_fault("create")
-        early = self._fault_before(fault)
-        if early is not None:
-            return early
-        if not self._authorised():
-            return _outcome(401, "invalid or expired token")
+        fault, refused = self._admit("create")
+        if refused is not None:
+            return refused
         if (request.content_type or "").split(";")[0] != "application/fhir+json":
             return _outcome(415, "Content-Type must be application/fhir+json")
         try:
@@ -370,12 +375,9 @@ class MillenniumEmulator:
         return None
 
     def _search(self):
-        fault = self._take_fault("search")
-        early = self._fault_before(fault)
-        if early is not None:
-            return early
-        if not self._authorised():
-            return _outcome(401, "invalid or expired token")
+        fault, refused = self._admit("search")
+        if refused is not None:
+            return refused
         pairs = parse_qsl(urlsplit(request.url).query, keep_blank_values=True)
         names = [name for name, _ in pairs]
         with self._lock:
@@ -430,12 +432,9 @@ class MillenniumEmulator:
                             headers={"ETag": f'W/"{stored.version}"'})
 
     def _binary(self, bid: str):
-        fault = self._take_fault("binary")
-        early = self._fault_before(fault)
-        if early is not None:
-            return early
-        if not self._authorised():
-            return _outcome(401, "invalid or expired token")
+        fault, refused = self._admit("binary")
+        if refused is not None:
+            return refused
         with self._lock:
             self.counters.binaries += 1
             found = self.binaries.get(bid)
@@ -445,12 +444,9 @@ class MillenniumEmulator:
                         mimetype="application/fhir+json")
 
     def _patch(self, cid: str):
-        fault = self._take_fault("patch")
-        early = self._fault_before(fault)
-        if early is not None:
-            return early
-        if not self._authorised():
-            return _outcome(401, "invalid or expired token")
+        fault, refused = self._admit("patch")
+        if refused is not None:
+            return refused
         if (request.content_type or "") != "application/json-patch+json":
             return _outcome(415, "Content-Type must be application/json-patch+json")
         if_match = request.headers.get("If-Match")
@@ -476,12 +472,9 @@ class MillenniumEmulator:
         return self._fault_after(fault, Response(status=200, headers={"ETag": f'W/"{version}"'}))
 
     def _patient(self):
-        fault = self._take_fault("patient")
-        early = self._fault_before(fault)
-        if early is not None:
-            return early
-        if not self._authorised():
-            return _outcome(401, "invalid or expired token")
+        fault, refused = self._admit("patient")
+        if refused is not None:
+            return refused
         identifier = request.args.get("identifier", "")
         system, _, value = identifier.rpartition("|")
         found = self.patients.get((system, value))
@@ -490,12 +483,9 @@ class MillenniumEmulator:
         return Response(json.dumps(body), mimetype="application/fhir+json")
 
     def _patient_read(self, pid: str):
-        fault = self._take_fault("patient")
-        early = self._fault_before(fault)
-        if early is not None:
-            return early
-        if not self._authorised():
-            return _outcome(401, "invalid or expired token")
+        fault, refused = self._admit("patient")
+        if refused is not None:
+            return refused
         identifiers = [{"system": system, "value": value} for (system, value), found in self.patients.items() if found == pid]
         if not identifiers:
             return _outcome(404, "no such Patient")

@@ -13,6 +13,7 @@ from dataclasses import replace
 from flask import g, request
 
 from adapter.audit.service import AUDIT_TRAIL, AUDITED_TYPES, Access, patients_of, record, touches_patient_data
+from adapter.db import begin_writing
 from adapter.http import unit_of_work
 from adapter.identifiers import InvalidIdentifier, normalise
 
@@ -31,7 +32,7 @@ def _patient_data(resources: list[dict]) -> list[dict]:
 def in_own_transaction(access: Access) -> None:
     """Record an access in a transaction of its own."""
     ctx = unit_of_work.context()
-    with unit_of_work.state().sessions.begin() as session:
+    with begin_writing(unit_of_work.state().sessions) as session:  # a read's audit is a write
         record(replace(ctx, session=session), access)
 
 

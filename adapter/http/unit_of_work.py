@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapter.auth.caller import Caller
 from adapter.config import Config
 from adapter.context import Context
+from adapter.db import begin_writing
 from adapter.fhir.registry import Registry
 from adapter.fhir.search import CursorCodec
 from adapter.fhir.validation import ResourceValidator
@@ -40,7 +41,7 @@ class AppState:
             if name == "cursor_signing_key" and self.config.secret_key:
                 self._keys[name] = self.config.secret_key
             else:
-                with self.sessions.begin() as session:
+                with begin_writing(self.sessions) as session:  # it may insert, during a GET
                     self._keys[name] = get_or_create_secret(session, name=name)
         return self._keys[name]
 

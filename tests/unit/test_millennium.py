@@ -4,14 +4,14 @@ import base64
 import json
 
 import pytest
-import responses
 
 from adapter.delivery.outbound import OutboundClient, OutboundSettings
 from adapter.identifiers import MILLENNIUM_COMMUNICATION, PERSONNUMMER_OID
 from adapter.millennium import mapping
 from adapter.millennium.client import MillenniumClient, MillenniumError
 from adapter.millennium.settings import from_env
-from tests.integration.millennium_helpers import ALFA_GROUP, ANNA_MID, INTEGRATION, PATIENT_MID, PRIVATE_JWK, TENANT, emulator, settings
+from tests.integration.millennium_helpers import (ALFA_GROUP, ANNA_MID, INTEGRATION, PATIENT_MID, PRIVATE_JWK, settings,
+                                                  tenant)  # noqa: F401  (tenant is a fixture)
 from tests.millennium_emulator import XHTML_SKELETON
 
 
@@ -95,14 +95,6 @@ def test_settings_come_from_the_environment_and_a_missing_credential_is_an_error
                            "MC_MILLENNIUM_PRIVATE_JWK": json.dumps(PRIVATE_JWK), "MC_MILLENNIUM_POLL_SECONDS": "5"})
     assert configured.base_url == "https://fhir.example/r4" and configured.poll_seconds == 5.0
     assert PRIVATE_JWK["d"] not in repr(configured)  # the key is never printed
-
-
-@pytest.fixture
-def tenant():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
-        emulated = emulator(sleep_seconds=0)
-        emulated.mock(mocked, TENANT)
-        yield emulated
 
 
 @pytest.fixture
