@@ -45,6 +45,7 @@ from adapter.millennium.client import SEARCH_CAP, MillenniumError
 from adapter.millennium.models import MillenniumCursor, MillenniumLink
 from adapter.millennium.outbound import DESTINATION, KIND, instant
 from adapter.ops import jobs
+from adapter.writes import insert_later
 
 JOB_NAME = "millennium-inbound"
 POLLED_STATUSES = ("received", "in-progress")  # what no one has finished with yet; we set `completed`
@@ -243,13 +244,13 @@ class Poller:
                 failure = failure or fetched  # not handled: the window is read again at the next poll
                 continue
             outcome = self.handle(message, mirror=mirror, fetched=fetched)
+            linked.add(message["id"])
             if outcome == "imported":
                 polled.imported += 1
             elif outcome.startswith("refused"):
                 polled.refused += 1
             else:
                 polled.seen += 1
-        linked |= self._linked([m["id"] for m in fresh])
         handled = [m for m in messages if m["id"] in linked]
         for done in self._pool().map(self._complete, handled):
             polled.completed += done is True
@@ -335,16 +336,15 @@ class Poller:
         try:
             with self.app.sessions.begin() as session:
                 ctx = self._context(session)
-                if session.execute(select(LINK.c.millennium_id).where(LINK.c.millennium_id == found["id"])).first():
-                    return "seen"
                 interpreted = interpret(ctx, found=found, mirror=mirror, text=text, patient=patient)
                 caller = interpreted.caller
                 acting = replace(ctx, caller=interpreted.caller)
                 stored, created = fhir_service.create(acting, resource=interpreted.resource, expected_type="Communication")
                 if created and touches_patient_data([stored.as_dict()]):
                     record(acting, Access(interaction="create", resources=[stored.as_dict()]))
-                session.execute(insert(LINK).values(millennium_id=found["id"], direction="in", communication_id=stored.id,
-                                                    outcome="imported" if created else "duplicate", at=ctx.clock()))
+                # Sent with the message's own inserts; its primary key stops a second poller (IntegrityError: seen).
+                insert_later(session.connection(), LINK, [dict(millennium_id=found["id"], direction="in", communication_id=stored.id,
+                                                               outcome="imported" if created else "duplicate", at=ctx.clock())])
                 return "imported" if created else "seen"
         except AdapterError as error:
             raise Refused.from_error(error, caller=caller) from None
