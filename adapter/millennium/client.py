@@ -74,8 +74,11 @@ class MillenniumClient:
     def search_communications(self, params: list[tuple[str, str]]) -> list[dict]:
         """One search (no paging beyond Millennium's window cap); the Communications found."""
         answer = self._call("GET", f"{self.base}/Communication?{urlencode(params)}")
-        bundle = _parse(answer)
-        return [e["resource"] for e in bundle.get("entry", []) if e.get("resource", {}).get("resourceType") == "Communication"]
+        entries = _parse(answer).get("entry", [])
+        if not isinstance(entries, list):
+            raise MillenniumError("Millennium's search answer is not a Bundle of entries", transient=True, status=answer.status)
+        resources = [e.get("resource") for e in entries if isinstance(e, dict)]
+        return [r for r in resources if isinstance(r, dict) and r.get("resourceType") == "Communication"]
 
     def read_binary(self, reference: str) -> tuple[str, bytes]:
         """A payload's Binary (`Binary/<id>` or its absolute URL): (contentType, decoded bytes)."""

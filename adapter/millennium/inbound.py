@@ -234,7 +234,8 @@ class Poller:
         message it answers imported before it.
         """
         before = polled.completed
-        messages = sorted((m for m in found if m.get("id")), key=lambda m: (m.get("received") or "", m["id"]))
+        messages = sorted((m for m in found if isinstance(m.get("id"), str) and m["id"]),
+                          key=lambda m: (str(m.get("received") or ""), m["id"]))
         linked = self._linked([m["id"] for m in messages])
         fresh = [m for m in messages if m["id"] not in linked]
         polled.seen += len(messages) - len(fresh)
@@ -275,6 +276,9 @@ class Poller:
 
     def _fetch(self, found: dict):
         """(text, patient) read from Millennium, a Refused, or the transient MillenniumError that stopped it."""
+        wrong = mapping.malformed(found)
+        if wrong:
+            return Refused(None, f"Meddelandet kan inte läsas ({wrong}).", code="structure")
         try:
             return self._text(found), self._patient(found)
         except Refused as refused:
@@ -374,9 +378,7 @@ class Poller:
 
     def _complete(self, found: dict) -> bool | None:
         """Patch email-status to completed: True when done, None when it already was, False when it failed."""
-        status = next((e.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code") for e in found.get("extension", [])
-                       if e.get("url") == mapping.EMAIL_STATUS), None)
-        if status == "completed":
+        if mapping.email_status(found) == "completed":
             return None
         version = str((found.get("meta") or {}).get("versionId") or "0")
         try:

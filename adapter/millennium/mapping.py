@@ -151,7 +151,8 @@ def to_millennium(*, message: dict, item_kind: str, sender: Party, sender_practi
 def failure_notice(*, to_practitioner: str, sender_practitioner: str, about: dict, rule: str | None, reason_sv: str,
                    notice_id: str) -> dict:
     """A delivery-failure Communication to a Millennium user whose message was refused, naming the rule (Swedish)."""
-    subject = ((about.get("topic") or {}).get("text") or "").strip()
+    topic = about.get("topic") if isinstance(about.get("topic"), dict) else {}
+    subject = topic.get("text").strip() if isinstance(topic.get("text"), str) else ""
     body = "\n".join([
         "Ditt meddelande kunde inte levereras.",
         *([f"Regel: {rule} (regional rutin för Meddelandecenter)."] if rule else []),
@@ -180,11 +181,48 @@ def email_status_patch(status: str) -> list[dict]:
 
 def reference_id(reference: dict | None, resource_type: str) -> str | None:
     """`<id>` of a `{"reference": "<Type>/<id>"}` (relative or absolute) of that type."""
-    value = (reference or {}).get("reference") or ""
+    value = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(value, str):
+        return None
     head, _, tail = value.rstrip("/").rpartition(f"{resource_type}/")
     if not tail or "/" in tail or (head and not head.endswith("/")):
         return None
     return tail
+
+
+_SHAPE = {"sender": dict, "subject": dict, "topic": dict, "meta": dict, "recipient": list, "category": list,
+          "inResponseTo": list, "extension": list, "payload": list, "priority": str, "sent": str, "received": str}
+
+
+def malformed(found: dict) -> str | None:
+    """What makes a Communication from Millennium unreadable (a wrong JSON type), or None: checked
+    before anything reads it, so that no message can stop the poll of its Group."""
+    if not isinstance(found.get("id"), str) or not 0 < len(found["id"]) <= 64:
+        return "id"
+    for name, kind in _SHAPE.items():
+        if name in found and not isinstance(found[name], kind):
+            return name
+        if kind is list and any(not isinstance(entry, dict) for entry in found.get(name, [])):
+            return name
+    for cc in found.get("category", []):
+        if not isinstance(cc.get("coding", []), list) or any(not isinstance(c, dict) for c in cc.get("coding", [])):
+            return "category"
+    if not isinstance(found.get("topic", {}).get("text", ""), str):
+        return "topic"
+    for ext in found.get("extension", []):
+        if ext.get("url") == EMAIL_STATUS and not isinstance((ext.get("valueCodeableConcept") or {}).get("coding", []), list):
+            return "extension"
+    return None
+
+
+def email_status(found: dict) -> str | None:
+    """A found Communication's email-status code (Millennium returns it as an extension)."""
+    for ext in found.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == EMAIL_STATUS:
+            codings = (ext.get("valueCodeableConcept") or {}).get("coding") or []
+            code = codings[0].get("code") if codings and isinstance(codings[0], dict) else None
+            return code if isinstance(code, str) else None
+    return None
 
 
 def reply_to(communication: dict) -> str | None:

@@ -246,3 +246,14 @@ def test_nothing_of_the_text_or_the_personnummer_is_logged(client, placed, app, 
     worker(app).run_once()
     assert caplog.records
     assert secret not in caplog.text and PERSONNUMMER["value"] not in caplog.text
+
+
+def test_a_malformed_message_is_refused_and_does_not_stop_the_others(client, placed, app, tenant, fixed_clock):
+    broken = tenant.write(sender=ANNA_MID, recipients=[f"Group/{KOMMUN_A_GROUP}"], reply_to=ALFA_GROUP, text="Trasig")
+    tenant.communications[broken].resource["topic"] = {"text": 12}  # what no Millennium should answer
+    fixed_clock.now += timedelta(seconds=1)
+    tenant.write(sender=ANNA_MID, recipients=[f"Group/{KOMMUN_A_GROUP}"], reply_to=ALFA_GROUP, text="Hel")
+    fixed_clock.now += timedelta(seconds=5)
+    polled = poller(app).poll_once()
+    assert (polled.imported, polled.refused, polled.unfinished) == (1, 1, [])
+    assert {link.outcome for link in _links(app)} == {"imported", "refused structure"}

@@ -77,6 +77,16 @@ def test_an_inbound_message_reads_as_ours_with_its_millennium_id_as_the_key():
     assert [e["url"].rsplit("/", 1)[1] for e in ours["extension"]] == ["sent-by", "save-to-journal"]
 
 
+@pytest.mark.parametrize("hostile", [
+    {"id": 5}, {"id": "x" * 65}, {"id": "m", "sender": "Practitioner/1"}, {"id": "m", "recipient": ["Group/1"]},
+    {"id": "m", "topic": {"text": 7}}, {"id": "m", "category": [{"coding": "notification"}]},
+    {"id": "m", "extension": [{"url": mapping.EMAIL_STATUS, "valueCodeableConcept": {"coding": {}}}]},
+    {"id": "m", "inResponseTo": {"reference": "Communication/1"}}])
+def test_a_malformed_millennium_message_is_named_before_anything_reads_it(hostile):
+    assert mapping.malformed(hostile)
+    assert mapping.malformed({"id": "472894781.0.-4.0", "recipient": [{"reference": "Group/1"}], "topic": {"text": "Hej"}}) is None
+
+
 def test_a_failure_notice_names_the_rule_in_swedish():
     notice = mapping.failure_notice(to_practitioner=ANNA_MID, sender_practitioner=INTEGRATION, about={"id": "m-1"},
                                     rule="MC-R7", reason_sv="Kommunikation med kommunen sker via delade inkorgar.",
