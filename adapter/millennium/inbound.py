@@ -190,17 +190,24 @@ class Poller:
         for status in POLLED_STATUSES:
             complete &= self._window(mirror, category, status, start, now, polled)
         if complete:
-            self._advance(mirror, category, now, known=through is not None)
+            self._advance(mirror, category, now)
         else:
             polled.unfinished.append(f"Group/{mirror.group}:{category}")
 
-    def _advance(self, mirror: Mirror, category: str, through: datetime, *, known: bool) -> None:
-        with self.app.sessions.begin() as session:
-            if known:
-                session.execute(update(CURSOR).where(CURSOR.c.group_id == mirror.group, CURSOR.c.category == category)
-                                .values(through=through))
-            else:
-                session.execute(insert(CURSOR).values(group_id=mirror.group, category=category, through=through))
+    def _advance(self, mirror: Mirror, category: str, through: datetime) -> None:
+        """Move the cursor forward (never back: another poller may have gone further)."""
+        key = (CURSOR.c.group_id == mirror.group, CURSOR.c.category == category)
+        for attempt in (1, 2):
+            try:
+                with self.app.sessions.begin() as session:
+                    if session.execute(select(CURSOR.c.through).where(*key)).first() is None:
+                        session.execute(insert(CURSOR).values(group_id=mirror.group, category=category, through=through))
+                    else:
+                        session.execute(update(CURSOR).where(*key, CURSOR.c.through < through).values(through=through))
+                return
+            except IntegrityError:  # another poller inserted it first: update it the second time round
+                if attempt == 2:
+                    raise
 
     def _window(self, mirror: Mirror, category: str, status: str, start: datetime, end: datetime, polled: Polled) -> bool:
         """Handle one window (split while it returns the cap); True when everything in it was handled."""

@@ -257,3 +257,30 @@ def test_a_malformed_message_is_refused_and_does_not_stop_the_others(client, pla
     polled = poller(app).poll_once()
     assert (polled.imported, polled.refused, polled.unfinished) == (1, 1, [])
     assert {link.outcome for link in _links(app)} == {"imported", "refused structure"}
+
+
+def test_two_pollers_at_once_import_each_message_once(client, placed, app, tenant, fixed_clock, postgresql_only):
+    import threading
+
+    start = fixed_clock.now
+    for n in range(200):
+        tenant.write(sender=ANNA_MID, recipients=[f"Group/{KOMMUN_A_GROUP}"], reply_to=ALFA_GROUP, text=f"nr {n}",
+                     received=start + timedelta(seconds=n % 20))
+    fixed_clock.now = start + timedelta(minutes=1)
+    results, errors = [], []
+
+    def poll():
+        try:
+            results.append(poller(app).poll_once())
+        except Exception as exc:  # pragma: no cover - the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=poll) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and len(results) == 2
+    assert sum(r.imported for r in results) == 200 and all(r.refused == 0 for r in results)
+    assert client.get(f"/fhir/Task?owner={placed.shared(KOMMUN_A)}&_summary=count").get_json()["total"] == 200
+    assert len(_links(app)) == 200
