@@ -19,6 +19,7 @@ from adapter.inbox.registration import register as register_inbox
 from adapter.messaging.registration import register as register_messaging
 from adapter.partner.registration import register as register_partner
 from adapter.results.registration import register as register_results
+from adapter.subscriptions.registration import register as register_subscriptions
 from adapter.fhir.registry import Registry
 from adapter.fhir.store import install_cache_reset
 from adapter.fhir.validation import BaseDefinitions, ResourceValidator
@@ -41,6 +42,7 @@ def build_registry(config: Config | None = None) -> Registry:
     register_messaging(registry)
     register_results(registry)
     register_partner(registry)
+    register_subscriptions(registry)
     register_audit(registry)
     register_conformance(registry)
     register_ops(registry)

@@ -297,7 +297,7 @@ def client_disable(client_id: str) -> None:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), envvar="MC_WORKER_METRICS_PORT",
               help="Serve this worker's Prometheus metrics (deliveries, job runs) on this port (MC_WORKER_METRICS_PORT).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
-@click.option("--no-jobs", is_flag=True, help="Do not run the periodic jobs (trash purge, routine check, the Millennium poll) here.")
+@click.option("--no-jobs", is_flag=True, help="Do not run the periodic jobs (trash purge, routine check, the subscription notifier, the Millennium poll) here.")
 def worker(threads: int | None, name: str | None, metrics_port: int | None, metrics_host: str, no_jobs: bool) -> None:
     """Deliver the outbox and run the periodic jobs until SIGTERM or SIGINT; run as many as you like, on any hosts."""
     import signal
@@ -322,6 +322,11 @@ def worker(threads: int | None, name: str | None, metrics_port: int | None, metr
     if not no_jobs:
         threading.Thread(target=jobs.run_forever, args=(app_state, stop), kwargs={"worker": delivery.name},
                          name="periodic-jobs", daemon=True).start()
+    if not no_jobs:  # subscription events in feed order, one notifier of the cluster at a time
+        from adapter.subscriptions.notifier import Notifier
+
+        threading.Thread(target=Notifier(app_state).run_forever, args=(stop,), kwargs={"worker": delivery.name},
+                         name="subscription-notifier", daemon=True).start()
     polls_millennium = config.millennium is not None and not no_jobs
     if polls_millennium:  # one worker of the cluster at a time (a lease in periodic_job), every MC_MILLENNIUM_POLL_SECONDS
         from adapter.millennium.inbound import Poller

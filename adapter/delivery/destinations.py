@@ -49,8 +49,11 @@ def parse_configured(raw: dict) -> dict[str, dict]:
     return checked
 
 
-def resolve(session, *, name: str, configured: dict[str, dict]) -> Destination:
+def resolve(session, *, name: str, configured: dict[str, dict], resolvers: dict | None = None) -> Destination:
     """The destination `name`, read now (an Endpoint changed since the row was written counts as changed)."""
+    for prefix, resolver in (resolvers or {}).items():
+        if name.startswith(prefix):
+            return resolver(session, name)
     entry = configured.get(name, {})
     if name.startswith("Endpoint/"):
         stored = store.load_current(session, resource_type="Endpoint", resource_id=name.split("/", 1)[1])

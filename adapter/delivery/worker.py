@@ -148,7 +148,8 @@ class Worker:
             destination = resolved.get(entry.destination)
             if destination is None:
                 with self.app.sessions() as session:
-                    destination = destinations.resolve(session, name=entry.destination, configured=self.destinations)
+                    destination = destinations.resolve(session, name=entry.destination, configured=self.destinations,
+                                                       resolvers=self.app.registry.destination_resolvers)
                 resolved[entry.destination] = destination
             return deliverer(entry, destination=destination, client=self.client, now=self.app.clock())
         except destinations.DestinationUnavailable as exc:

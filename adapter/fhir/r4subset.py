@@ -20,7 +20,7 @@ RESOURCES = (
     "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "Communication",
     "Task", "DiagnosticReport", "ServiceRequest", "MedicationRequest", "DocumentReference",
     "Provenance", "Patient", "AuditEvent", "Parameters", "Bundle", "Observation", "Location",
-    "Endpoint", "OperationOutcome", "Medication", "Specimen", "Encounter",
+    "Endpoint", "OperationOutcome", "Medication", "Specimen", "Encounter", "Subscription", "Basic",
 )
 SKIPPED_TYPES = {"Element", "BackboneElement", "ElementDefinition", "MoneyQuantity", "SimpleQuantity"}
 FHIRPATH_STRING = "http://hl7.org/fhirpath/System.String"

@@ -117,6 +117,8 @@ class Operation:
     description: str
     definition: str | None = None
     parameters: tuple[OperationParameter, ...] = ()
+    # Changes nothing: also `GET /fhir/<type>/<id>/$<name>?<parameters>` (e.g. Subscription/$status).
+    idempotent: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,9 @@ class Registry:
         # `carries(ctx, inbox=, item_kind=) -> bool` and `queue(ctx, message=, route=, items=)`, called
         # by messaging in the message's transaction, so a carried message has its outbox row.
         self.upstreams: list = []
+        # Destinations a domain owns, by name prefix (e.g. "Subscription/"): (session, name) -> Destination,
+        # so that the worker resolves them without knowing the domain (its secrets stay with it).
+        self.destination_resolvers: dict[str, Callable] = {}
 
     def on(self, event: str, listener: Callable) -> None:
         """Call `listener(ctx, **details)` when a domain emits `event` (e.g. "unit-merged")."""
@@ -219,6 +224,10 @@ class Registry:
     def add_upstream(self, upstream) -> None:
         """Carry messages to the inboxes `upstream` says it carries (see `upstreams`)."""
         self.upstreams.append(upstream)
+
+    def add_destination_resolver(self, prefix: str, resolver: Callable) -> None:
+        """Resolve outbox destinations named `<prefix>...` with `resolver(session, name)`."""
+        self.destination_resolvers[prefix] = resolver
 
     def add_reference_prefetcher(self, prefetcher: Callable) -> None:
         """Call `prefetcher(ctx, references)` with every literal reference of a write, before they are checked."""

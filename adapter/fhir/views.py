@@ -249,7 +249,13 @@ def _operation(resource_type: str, resource_id: str, operation: str):
     found = ctx.registry.operations.get((resource_type, operation.removeprefix("$")))
     if not operation.startswith("$") or found is None:
         raise NotFound.simple(f"{resource_type} has no operation '{operation}'", code="not-supported")
-    parameters = read_fhir_json()
+    if request.method == "GET":
+        if not found.idempotent:
+            raise service.not_supported(f"${found.name} changes state: POST it", ("POST",))
+        parameters = {"resourceType": "Parameters",
+                      "parameter": [{"name": name, "valueString": value} for name, value in request.args.items(multi=True)]}
+    else:
+        parameters = read_fhir_json()
     status, body = found.handler(ctx, resource_id, parameters)
     if audit.audited_type(resource_type):
         touched = service.read(ctx, resource_type=resource_type, resource_id=resource_id)
@@ -301,5 +307,5 @@ def fhir_blueprint() -> Blueprint:
     bp.add_url_rule("/<resource_type>/<resource_id>", "delete", _delete, methods=["DELETE"])
     bp.add_url_rule("/<resource_type>/<resource_id>/_history", "history", _history, methods=["GET"])
     bp.add_url_rule("/<resource_type>/<resource_id>/_history/<version>", "vread", _vread, methods=["GET"])
-    bp.add_url_rule("/<resource_type>/<resource_id>/<operation>", "operation", _operation, methods=["POST"])
+    bp.add_url_rule("/<resource_type>/<resource_id>/<operation>", "operation", _operation, methods=["GET", "POST"])
     return bp

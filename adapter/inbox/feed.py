@@ -261,7 +261,7 @@ def _folder_condition(folders: list[str], now: datetime):
     return or_(*alternatives)
 
 
-def _visible_horizon(session):
+def visible_horizon(session):
     """On PostgreSQL, only changes of transactions that have all finished (see the module docstring)."""
     if session.get_bind().dialect.name == "postgresql":
         return InboxItem.feed_xid < cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
@@ -283,7 +283,7 @@ class FeedPage:
 def run_feed(ctx, query: FeedQuery) -> FeedPage:
     """One page of the inbox's feed after the query's position, in feed order (with its includes)."""
     conditions = [InboxItem.owner == query.owner, tuple_(InboxItem.feed_xid, InboxItem.feed_pos) > query.after, *query.conditions]
-    horizon = _visible_horizon(ctx.session)
+    horizon = visible_horizon(ctx.session)
     if horizon is not None:
         conditions.append(horizon)
     total, notes = (count_matches(ctx.session, conditions, column=InboxItem.task_id, what="items")

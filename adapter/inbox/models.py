@@ -38,6 +38,8 @@ class InboxItem(Base):
         Index("ix_inbox_item_feed", "owner", "feed_xid", "feed_pos"),
         Index("ix_inbox_item_trashed", "trashed_at"),
         Index("ix_inbox_item_focus", "focus"),
+        # The whole feed in commit order: what the subscription notifier reads (adapter/subscriptions).
+        Index("ix_inbox_item_feed_all", "feed_xid", "feed_pos"),
     )
 
 

@@ -17,6 +17,7 @@ from adapter.delivery import models as delivery_models  # noqa: F401
 from adapter.partner import models as partner_models  # noqa: F401
 from adapter.ops import models as ops_models  # noqa: F401
 from adapter.millennium import models as millennium_models  # noqa: F401
+from adapter.subscriptions import models as subscription_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,181 @@
+"""The notifier: reads the inbox feed in commit order, numbers each subscription's events, queues notifications.
+
+Why nothing is missed: the feed is read after one stored cursor, below the feed's horizon (on
+PostgreSQL only changes of transactions that have all finished, adapter/inbox/feed.py), so every
+change is read once, after every change that committed before it. Each subscription's events
+are numbered in that order, consecutively, in the transaction that moves the cursor; a
+notification lost for good leaves a gap the receiver sees in the next one, and `$events` gives
+it the missing ones. One notifier runs at a time (a lease in `periodic_job`).
+
+The subscriber's sight of the inbox is checked again for every notification: a revoked
+membership or an expired proxy turns the subscription `off`, and nothing more goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from types import SimpleNamespace
+
+from sqlalchemy import insert, select, tuple_, update
+
+from adapter.auth import visibility
+from adapter.auth.caller import ADAPTER
+from adapter.context import Context
+from adapter.db import as_utc, begin_writing
+from adapter.fhir.registry import PeriodicJob
+from adapter.inbox.feed import visible_horizon
+from adapter.inbox.models import InboxItem
+from adapter.ops import jobs
+from adapter.subscriptions import service
+from adapter.subscriptions.models import SubscriptionCursor
+
+JOB_NAME = "subscription-notifier"
+CURSOR = SubscriptionCursor.__table__
+STATE = service.STATE
+EVENT = service.EVENT
+ITEM = InboxItem.__table__
+PROBE_SECONDS = 60  # a subscription in error is probed with a heartbeat this often
+log = logging.getLogger("adapter.subscriptions")
+
+
+@dataclass
+class Notified:
+    """One pass's counts (no data)."""
+
+    changes: int = 0
+    events: int = 0
+    notifications: int = 0
+    heartbeats: int = 0
+    stopped: int = 0
+
+
+def _cursor(session) -> tuple[int, int] | None:
+    row = session.execute(select(CURSOR.c.feed_xid, CURSOR.c.feed_pos).where(CURSOR.c.id == 1)).first()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def _matches(state, item) -> bool:
+    if (int(item.feed_xid), int(item.feed_pos)) <= (int(state.start_xid), int(state.start_pos)):
+        return False
+    if state.codes and item.kind not in state.codes.split():
+        return False
+    return not state.statuses or item.status in state.statuses.split()
+
+
+def notify_once(app_state, *, limit: int = 1000) -> Notified:
+    """One pass over what the feed committed since the last; the counts."""
+    notified = Notified()
+    with begin_writing(app_state.sessions) as session:
+        ctx = Context(session=session, config=app_state.config, registry=app_state.registry, validator=app_state.validator,
+                      caller=ADAPTER, clock=app_state.clock)
+        cursor = _cursor(session)
+        if cursor is None:
+            session.execute(insert(CURSOR).values(id=1, feed_xid=0, feed_pos=0))
+            cursor = (0, 0)
+        conditions = [tuple_(ITEM.c.feed_xid, ITEM.c.feed_pos) > cursor]
+        horizon = visible_horizon(session)
+        if horizon is not None:
+            conditions.append(horizon)
+        items = session.execute(select(ITEM.c.task_id, ITEM.c.owner, ITEM.c.kind, ITEM.c.status, ITEM.c.feed_xid,
+                                       ITEM.c.feed_pos).where(*conditions)
+                                .order_by(ITEM.c.feed_xid, ITEM.c.feed_pos).limit(limit)).all()
+        notified.changes = len(items)
+        if items:
+            _number_events(ctx, items, notified)
+            last = items[-1]
+            session.execute(update(CURSOR).where(CURSOR.c.id == 1).values(feed_xid=last.feed_xid, feed_pos=last.feed_pos))
+        _heartbeats(ctx, notified)
+    return notified
+
+
+def _number_events(ctx, items, notified: Notified) -> None:
+    owners = sorted({item.owner for item in items})
+    states = ctx.session.execute(select(STATE).where(STATE.c.owner.in_(owners), STATE.c.status != "off")).all()
+    by_owner: dict[str, list] = {}
+    for state in states:
+        by_owner.setdefault(state.owner, []).append(state)
+    now = ctx.clock()
+    for state_rows in by_owner.values():
+        for state in state_rows:
+            matched = [item for item in items if item.owner == state.owner and _matches(state, item)]
+            if not matched:
+                continue
+            if not _still_sees(ctx, state):
+                service.set_status(ctx, state.id, "off", error="the subscriber no longer sees the inbox")
+                notified.stopped += 1
+                continue
+            first = int(state.events) + 1
+            rows = [{"subscription_id": state.id, "number": first + i, "task_id": item.task_id, "at": now}
+                    for i, item in enumerate(matched)]
+            ctx.session.execute(insert(EVENT), rows)
+            total = first + len(rows) - 1
+            ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=total, last_sent=now))
+            notified.events += len(rows)
+            if state.status == "active":
+                _queue_events(ctx, state, rows, notified)
+
+
+def _still_sees(ctx, state) -> bool:
+    caller = service.caller_of(state.subscriber)
+    return visibility.sees_inbox(replace(ctx, caller=caller), state.owner)
+
+
+def _queue_events(ctx, state, rows: list[dict], notified: Notified) -> None:
+    """The new events in notifications of at most the subscription's max count each."""
+    for start in range(0, len(rows), int(state.max_count)):
+        chunk = rows[start:start + int(state.max_count)]
+        records = [SimpleNamespace(**r) for r in chunk]
+        events = service.events_with_tasks(ctx, records, caller=service.caller_of(state.subscriber), owner=state.owner,
+                                           content=state.content)
+        service.queue_notification(ctx, subscription_id=state.id, status=state.status, kind="event-notification",
+                                   events_since=int(chunk[-1]["number"]), events=events, content=state.content)
+        notified.notifications += 1
+
+
+def _heartbeats(ctx, notified: Notified) -> None:
+    """Active subscriptions quiet for their heartbeat period get a heartbeat; those in error a probe."""
+    now = ctx.clock()
+    due = ctx.session.execute(select(STATE).where(STATE.c.status.in_(("active", "error")))).all()
+    for state in due:
+        period = state.heartbeat_seconds if state.status == "active" else PROBE_SECONDS
+        if not period or (state.last_sent is not None and as_utc(state.last_sent) > now - timedelta(seconds=period)):
+            continue
+        if not _still_sees(ctx, state):
+            service.set_status(ctx, state.id, "off", error="the subscriber no longer sees the inbox")
+            notified.stopped += 1
+            continue
+        service.queue_notification(ctx, subscription_id=state.id, status=state.status, kind="heartbeat",
+                                   events_since=int(state.events), events=[], content=state.content)
+        ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(last_sent=now))
+        notified.heartbeats += 1
+
+
+class Notifier:
+    """The loop in `mc-adapter worker`: a pass every `interval` seconds while this worker holds the lease."""
+
+    def __init__(self, app_state, *, interval: float = 1.0):
+        self.app = app_state
+        self.interval = interval
+
+    def run_forever(self, stop: threading.Event, *, worker: str) -> None:
+        job = PeriodicJob(name=JOB_NAME, interval_seconds=1, run=None, lease_seconds=60,
+                          description="Number subscription events in feed order and queue their notifications")
+        jobs.ensure_rows(self.app.sessions, [job])
+        while not stop.is_set():
+            try:
+                with self.app.sessions.begin() as session:
+                    mine = jobs.claim(session, job, now=self.app.clock(), worker=worker)
+                if mine:
+                    while not stop.is_set():
+                        notified = notify_once(self.app)
+                        if notified.changes < 1000:
+                            break
+                    with self.app.sessions.begin() as session:
+                        jobs.finish(session, job, now=self.app.clock(), worker=worker, ok=True, detail="")
+            except Exception as exc:  # the database away: try again at the next interval
+                log.warning("subscription notifier: %s", type(exc).__name__)
+            stop.wait(self.interval)
+
