@@ -45,6 +45,8 @@ def _resource_entry(definition, base_url: str, registry: Registry) -> dict:
         params.append(entry)
     offered = definition.interactions
     resource = {"type": name, "interaction": [{"code": code} for code in offered]}
+    if definition.capability_extensions:
+        resource["extension"] = [dict(e) for e in definition.capability_extensions]
     if definition.profile_url:
         resource["profile"] = definition.profile_url
     if "vread" in offered:
@@ -98,6 +100,8 @@ def capability_statement(registry: Registry, *, base_url: str, software_date: st
         "format": ["application/fhir+json"],
         "rest": [rest],
     }
+    if registry.instantiates:
+        statement["instantiates"] = list(registry.instantiates)
     if registry.messaging:
         statement["messaging"] = [declare(base_url) for declare in registry.messaging]
     return statement

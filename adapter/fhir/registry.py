@@ -73,6 +73,8 @@ class ResourceDefinition:
     # whatever its scopes.
     any_scope: bool = False
     interactions: tuple[str, ...] = INTERACTIONS
+    # Extensions on the type's CapabilityStatement entry (e.g. the topics a Subscription may name).
+    capability_extensions: tuple[dict, ...] = ()
 
     @property
     def update_creates(self) -> bool:
@@ -180,6 +182,8 @@ class Registry:
         # `carries(ctx, inbox=, item_kind=) -> bool` and `queue(ctx, message=, route=, items=)`, called
         # by messaging in the message's transaction, so a carried message has its outbox row.
         self.upstreams: list = []
+        # CapabilityStatements this server instantiates (e.g. the Subscriptions Backport's server).
+        self.instantiates: list[str] = []
         # Destinations a domain owns, by name prefix (e.g. "Subscription/"): (session, name) -> Destination,
         # so that the worker resolves them without knowing the domain (its secrets stay with it).
         self.destination_resolvers: dict[str, Callable] = {}

@@ -17,7 +17,9 @@ def register(registry: Registry) -> None:
         interactions=("create", "read", "vread", "search-type", "history-instance"),
         create_handler=service.create_subscription,
         visibility=service.visibility_of,
+        capability_extensions=({"url": backport.TOPIC_CAPABILITY, "valueCanonical": backport.TOPIC},),
     ))
+    registry.instantiates.append(backport.SERVER_CAPABILITY)
     registry.add_operation(Operation(
         resource_type="Subscription", name="status", handler=service.status_operation, idempotent=True,
         description="The subscription's SubscriptionStatus: its status and the number of its last event",

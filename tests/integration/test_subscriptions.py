@@ -229,3 +229,11 @@ def test_ten_writers_committing_out_of_order_give_consecutive_events_in_feed_ord
                                .order_by(InboxItem.feed_xid, InboxItem.feed_pos)).scalars().all()
     assert [n for n, _ in events] == list(range(1, 201))  # no gap, no repeat
     assert [t for _, t in events] == feed  # in the feed's commit order
+
+
+def test_the_capability_statement_names_the_topic_and_the_backport_server(client):
+    statement = client.get("/fhir/metadata").get_json()
+    assert backport.SERVER_CAPABILITY in statement["instantiates"]
+    [entry] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
+    assert {"url": backport.TOPIC_CAPABILITY, "valueCanonical": backport.TOPIC} in entry["extension"]
+    assert {op["name"] for op in entry["operation"]} >= {"status", "events"}
