@@ -114,7 +114,7 @@ def _number_events(ctx, items, notified: Notified) -> None:
             total = first + len(rows) - 1
             ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=total, last_sent=now))
             notified.events += len(rows)
-            if state.status == "active":
+            if state.status in ("active", "error"):  # in error too: the outbox retries them until the endpoint is back
                 _queue_events(ctx, state, rows, notified)
 
 

@@ -237,3 +237,16 @@ def test_the_capability_statement_names_the_topic_and_the_backport_server(client
     [entry] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
     assert {"url": backport.TOPIC_CAPABILITY, "valueCanonical": backport.TOPIC} in entry["extension"]
     assert {op["name"] for op in entry["operation"]} >= {"status", "events"}
+
+
+def test_a_quiet_subscription_gets_heartbeats_at_its_period(client, inbox, app, receiver, fixed_clock):
+    created = _subscribe(client, inbox)  # heartbeat period 60 s
+    worker(app).run_once()
+    assert notify_once(app.extensions["mc"]).heartbeats == 0
+    fixed_clock.now += timedelta(seconds=61)
+    assert notify_once(app.extensions["mc"]).heartbeats == 1
+    assert notify_once(app.extensions["mc"]).heartbeats == 0  # one per period
+    worker(app).run_once()
+    heartbeat = _received(receiver)[-1]
+    assert _status(heartbeat)["type"]["valueCode"] == "heartbeat"
+    assert _status(heartbeat)["subscription"]["valueReference"]["reference"].endswith(f"/Subscription/{created['id']}")
