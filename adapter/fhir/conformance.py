@@ -52,6 +52,8 @@ def _matches(resource: dict, name: str, raw: str) -> bool:
     if name == "_id":
         return resource.get("id") in values
     actual = resource.get(SEARCH_ELEMENTS[name])
+    if isinstance(actual, dict):  # a CodeableConcept (Basic.code): any of its codes, with or without system|
+        return any(c.get("code") in values or f"{c.get('system')}|{c.get('code')}" in values for c in actual.get("coding", []))
     if name == "url":  # a canonical may carry |version
         values = {v.partition("|")[0] for v in values}
     return actual in values
@@ -102,12 +104,13 @@ def _operation_definition(base_url: str, op, *, resource_types: tuple[str, ...],
 
 def build_library(registry: Registry, base_url: str, loaded: datetime) -> Library:
     """Read `fhir_profiles/` and generate the OperationDefinitions."""
-    by_type: dict[str, dict[str, Stored]] = {t: {} for t in SERVED_TYPES}
+    by_type: dict[str, dict[str, Stored]] = {t: {} for t in (*SERVED_TYPES, *registry.published)}
     resources = []
     for resource_type in FILE_TYPES:
         for path in sorted((data_dir("fhir_profiles") / resource_type).glob("*.json")):
             resources.append(json.loads(path.read_text(encoding="utf-8")))
     resources += operation_definitions(registry, base_url)
+    resources += [resource for makers in registry.published.values() for make in makers for resource in make(base_url)]
     for resource in resources:
         resource = {**resource, "meta": {"versionId": "1", "lastUpdated": loaded.isoformat(timespec="milliseconds").replace("+00:00", "Z")}}
         text = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
@@ -183,7 +186,7 @@ def _resource_to_validate(body):
 
 def register(registry: Registry) -> None:
     """Serve the conformance resources and `$validate`."""
-    for resource_type in SERVED_TYPES:
+    for resource_type in (*SERVED_TYPES, *registry.published):
         registry.add_resource(ResourceDefinition(
             name=resource_type,
             search_params={name: SearchParam(name, "token", (f"{resource_type}.{element}",), f"The {element}")

@@ -182,6 +182,9 @@ class Registry:
         # `carries(ctx, inbox=, item_kind=) -> bool` and `queue(ctx, message=, route=, items=)`, called
         # by messaging in the message's transaction, so a carried message has its outbox row.
         self.upstreams: list = []
+        # Definitional resources a domain publishes read-only beside the conformance resources, by type:
+        # (base_url) -> [resource dicts] (e.g. the SubscriptionTopic, as R4 Basic). Registered before conformance.
+        self.published: dict[str, list[Callable]] = {}
         # CapabilityStatements this server instantiates (e.g. the Subscriptions Backport's server).
         self.instantiates: list[str] = []
         # Destinations a domain owns, by name prefix (e.g. "Subscription/"): (session, name) -> Destination,

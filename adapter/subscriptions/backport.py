@@ -202,3 +202,39 @@ def notification(*, base: str, subscription_id: str, status: str, kind: str, eve
             entries.append(entry)
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "meta": {"profile": [NOTIFICATION_PROFILE]},
             "type": "history", "timestamp": timestamp, "entry": entries}
+
+
+CROSS_VERSION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic"
+
+
+def topic_as_basic(base_url: str) -> list[dict]:
+    """Our SubscriptionTopic in R4, as the backport represents it there: a Basic with R5 cross-version extensions."""
+    def ext(name: str, **value) -> dict:
+        return {"url": f"{CROSS_VERSION}.{name}", **value}
+
+    filters = [("owner", "The inbox (Practitioner/<id> or HealthcareService/<id>); required, one"),
+               ("code", "The item kind (item-kind codes, comma-separated)"),
+               ("status", "The Task status (task-status codes, comma-separated)")]
+    return [{
+        "resourceType": "Basic", "id": "inbox-item",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/fhir-types", "code": "SubscriptionTopic"}]},
+        "extension": [
+            ext("url", valueUri=TOPIC),
+            ext("version", valueString="1"),
+            ext("title", valueString="Inbox item"),
+            ext("status", valueCode="active"),
+            ext("description", valueMarkdown="An item (Task) created or changed in an inbox. Events are numbered in "
+                                             "the order their changes committed."),
+            {"url": f"{CROSS_VERSION}.resourceTrigger", "extension": [
+                {"url": "description", "valueMarkdown": "A Task of an inbox is created or changes"},
+                {"url": "resource", "valueUri": "http://hl7.org/fhir/StructureDefinition/Task"},
+                {"url": "supportedInteraction", "valueCode": "create"},
+                {"url": "supportedInteraction", "valueCode": "update"}]},
+            *({"url": f"{CROSS_VERSION}.canFilterBy", "extension": [
+                {"url": "description", "valueMarkdown": text},
+                {"url": "resource", "valueUri": "Task"},
+                {"url": "filterParameter", "valueString": name}]} for name, text in filters),
+            {"url": f"{CROSS_VERSION}.notificationShape", "extension": [
+                {"url": "resource", "valueUri": "Task"}]},
+        ],
+    }]

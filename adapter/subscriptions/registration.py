@@ -38,4 +38,4 @@ def register(registry: Registry) -> None:
     registry.on("outbox-attempted", service.on_attempted)
     registry.on("outbox-delivered", service.on_delivered)
     registry.on("outbox-dead", service.on_dead)
-    registry.derived["subscription-topics"] = (backport.TOPIC,)
+    registry.published.setdefault("Basic", []).append(backport.topic_as_basic)

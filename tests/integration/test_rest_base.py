@@ -124,7 +124,7 @@ def test_metadata_is_generated_from_the_registry(client):
     assert {r["type"] for r in statement["rest"][0]["resource"]} == {
         "Organization", "Practitioner", "PractitionerRole", "HealthcareService", "Endpoint", "Communication", "Task", "AuditEvent",
         "ServiceRequest", "MedicationRequest", "DiagnosticReport", "Provenance", "DocumentReference",
-        "StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter", "OperationDefinition", "Subscription"}
+        "StructureDefinition", "CodeSystem", "ValueSet", "SearchParameter", "OperationDefinition", "Subscription", "Basic"}
 
 
 def test_prefer_return_minimal_sends_no_body(client):

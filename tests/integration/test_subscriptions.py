@@ -250,3 +250,13 @@ def test_a_quiet_subscription_gets_heartbeats_at_its_period(client, inbox, app, 
     heartbeat = _received(receiver)[-1]
     assert _status(heartbeat)["type"]["valueCode"] == "heartbeat"
     assert _status(heartbeat)["subscription"]["valueReference"]["reference"].endswith(f"/Subscription/{created['id']}")
+
+
+def test_the_topic_is_published_as_the_backport_shows_for_r4(client):
+    [topic] = search(client, "Basic?code=SubscriptionTopic")
+    assert client.get("/fhir/Basic/inbox-item").get_json()["id"] == topic["id"] == "inbox-item"
+    urls = [e.get("valueUri") for e in topic["extension"] if e["url"].endswith("SubscriptionTopic.url")]
+    assert urls == [backport.TOPIC]
+    filters = [p["valueString"] for e in topic["extension"] if e["url"].endswith(".canFilterBy")
+               for p in e["extension"] if p["url"] == "filterParameter"]
+    assert filters == ["owner", "code", "status"]
