@@ -14,8 +14,10 @@ def register(registry: Registry) -> None:
         name="Subscription",
         search_params={"status": SearchParam("status", "token", ("Subscription.status",), "requested, active, error, off",
                                              definition="http://hl7.org/fhir/SearchParameter/Subscription-status")},
-        interactions=("create", "read", "vread", "search-type", "history-instance"),
+        interactions=("create", "read", "vread", "update", "search-type", "history-instance"),
         create_handler=service.create_subscription,
+        profile=service.check_update,
+        after_write=service.after_update,
         visibility=service.visibility_of,
         capability_extensions=({"url": backport.TOPIC_CAPABILITY, "valueCanonical": backport.TOPIC},),
     ))

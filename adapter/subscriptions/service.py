@@ -151,6 +151,31 @@ def queue_notification(ctx, *, subscription_id: str, status: str, kind: str, eve
                                               f"Subscription/{subscription_id}")], now=ctx.clock())
 
 
+_UNCHANGEABLE = ("meta", "status", "id", "text", "error")
+
+
+def check_update(ctx, resource: dict, previous: dict | None) -> None:
+    """A subscriber ends a subscription by updating its status to off; nothing else of it changes."""
+    if previous is None:
+        return
+    if resource.get("status") != "off":
+        raise _unprocessable("a subscription is ended by setting its status to off; nothing else is updated",
+                             "Subscription.status", "business-rule")
+    mine = {k: v for k, v in backport.without_secrets(resource).items() if k not in _UNCHANGEABLE}
+    theirs = {k: v for k, v in previous.items() if k not in _UNCHANGEABLE}
+    if mine != theirs:
+        raise _unprocessable("only the status changes (to off); create a new subscription for other criteria or channel",
+                             "Subscription", "business-rule")
+    resource.pop("channel", None)
+    resource["channel"] = previous["channel"]
+
+
+def after_update(ctx, resource: dict, previous: dict | None) -> None:
+    """Ended: no more events or notifications (what is queued finds the destination off)."""
+    if previous is not None and resource.get("status") == "off":
+        ctx.session.execute(update(STATE).where(STATE.c.id == resource["id"]).values(status="off"))
+
+
 # -- the subscriber's reads ---------------------------------------------------------------------------
 
 

@@ -260,3 +260,18 @@ def test_the_topic_is_published_as_the_backport_shows_for_r4(client):
     filters = [p["valueString"] for e in topic["extension"] if e["url"].endswith(".canFilterBy")
                for p in e["extension"] if p["url"] == "filterParameter"]
     assert filters == ["owner", "code", "status"]
+
+
+def test_a_subscriber_ends_its_subscription_by_setting_it_off_and_nothing_more_goes_out(client, inbox, app, receiver):
+    created = _subscribe(client, inbox)
+    worker(app).run_once()
+    current = client.get(f"/fhir/Subscription/{created['id']}").get_json()
+    changed = client.put(f"/fhir/Subscription/{created['id']}", json={**current, "reason": "annat"},
+                         headers={**FHIR_JSON, "If-Match": f'W/"{current["meta"]["versionId"]}"'})
+    assert changed.status_code == 422, changed.get_json()
+    ended = client.put(f"/fhir/Subscription/{created['id']}", json={**current, "status": "off"},
+                       headers={**FHIR_JSON, "If-Match": f'W/"{current["meta"]["versionId"]}"'})
+    assert ended.status_code == 200, ended.get_json()
+    assert ended.get_json()["status"] == "off"
+    _message_to_b(client, inbox)
+    assert notify_once(app.extensions["mc"]).events == 0
