@@ -1,0 +1,172 @@
+"""Benchmark: subscription notifications, commit to receiver.
+
+    python -m adapter.bench.subscriptions [--database sqlite|postgresql] [--subscriptions 100] [--messages 300]
+
+A fresh database with the sandbox directory; `--subscriptions` rest-hook subscriptions (id-only)
+on one samverkan inbox, to a local receiver; the notifier and a delivery worker (4 threads) run
+in this process, as `mc-adapter worker` runs them. Messages are sent to the inbox one after
+another from a client thread; every message is an event for every subscription. Prints
+notifications per second (first send to last arrival), commit-to-receiver latency p50/p95/p99
+(the message's 201 to the first arrival of each of its notifications), and checks that every
+subscription received every event number once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Hook:
+    """Records (arrival time, subscription id, event numbers, foci) of each notification."""
+
+    def __init__(self):
+        self.arrivals: list[tuple[float, str, list[int], list[str]]] = []
+        self.lock = threading.Lock()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                now = time.time()
+                parameters = body["entry"][0]["resource"]["parameter"]
+                subscription = next(p["valueReference"]["reference"] for p in parameters if p["name"] == "subscription")
+                numbers, foci = [], []
+                for p in parameters:
+                    if p["name"] == "notification-event":
+                        parts = {q["name"]: q for q in p["part"]}
+                        numbers.append(int(parts["event-number"]["valueString"]))
+                        foci.append(parts["focus"]["valueReference"]["reference"].rsplit("/", 1)[1])
+                with hook.lock:
+                    hook.arrivals.append((now, subscription.rsplit("/", 1)[1], numbers, foci))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    return {name: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+            for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--subscriptions", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=300)
+    args = parser.parse_args(argv)
+
+    from sqlalchemy import select
+
+    from adapter import migrate
+    from adapter.app import create_app
+    from adapter.auth.tokens import issue_operator_token
+    from adapter.bench.run import fresh_database
+    from adapter.cli import _load_sandbox
+    from adapter.config import Config
+    from adapter.db import make_engine, utcnow
+    from adapter.delivery.worker import Worker
+    from adapter.identifiers import BASE, HSA_ID, INBOX_ID
+    from adapter.inbox.models import InboxItem
+    from adapter.subscriptions import backport
+    from adapter.subscriptions.notifier import Notifier
+    from datetime import timedelta
+
+    workdir = tempfile.mkdtemp(prefix="mc-bench-subscriptions-")
+    database_url = fresh_database(args.database, workdir)
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    config = Config(database_url=database_url, public_base_url="http://127.0.0.1:8080", sandbox=True,
+                    outbound_allow_hosts=("127.0.0.1",))
+    _load_sandbox(config)
+    app = create_app(config)
+    state = app.extensions["mc"]
+    token = issue_operator_token(key=state.key("sandbox_token_key"), now=utcnow(), lifetime=timedelta(hours=2))
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+
+    def first(query: str) -> dict:
+        return next(e["resource"] for e in client.get(f"/fhir/{query}", headers=auth).get_json()["entry"]
+                    if e["search"]["mode"] == "match")
+
+    sender = first(f"HealthcareService?identifier={INBOX_ID}|SE2120000001-E000000000301%23samverkan")
+    owner = first(f"HealthcareService?identifier={INBOX_ID}|SE2120000002-E000000000302%23samverkan")
+    maria = first(f"Practitioner?identifier={HSA_ID}|SE2120000001-P000000003002")
+    hook = _Hook()
+    stop = threading.Event()
+    threading.Thread(target=Worker(state, name="bench").run, args=(stop,), kwargs={"threads": 4}, daemon=True).start()
+    threading.Thread(target=Notifier(state, interval=0.05).run_forever, args=(stop,), kwargs={"worker": "bench"},
+                     daemon=True).start()
+    for _ in range(args.subscriptions):
+        answer = client.post("/fhir/Subscription", headers=auth, json={
+            "resourceType": "Subscription", "status": "requested", "reason": "bench", "criteria": backport.TOPIC,
+            "_criteria": {"extension": [{"url": backport.FILTER_CRITERIA, "valueString": f"Task?owner=HealthcareService/{owner['id']}"}]},
+            "channel": {"type": "rest-hook", "endpoint": hook.url, "payload": "application/fhir+json"}})
+        assert answer.status_code == 201, answer.get_json()
+    deadline = time.monotonic() + 60
+    while len(hook.arrivals) < args.subscriptions and time.monotonic() < deadline:  # the handshakes
+        time.sleep(0.05)
+    handshakes = len(hook.arrivals)
+    committed: dict[str, float] = {}
+    started = time.time()
+    for n in range(args.messages):
+        answer = client.post("/fhir/Communication", headers=auth, json={
+            "resourceType": "Communication", "status": "completed",
+            "identifier": [{"system": "urn:bench", "value": f"m-{n}"}],
+            "category": [{"coding": [{"system": f"{BASE}/CodeSystem/message-category", "code": "message"}]}],
+            "sender": {"reference": f"HealthcareService/{sender['id']}"}, "recipient": [{"reference": f"HealthcareService/{owner['id']}"}],
+            "extension": [{"url": f"{BASE}/StructureDefinition/sent-by", "valueReference": {"reference": f"Practitioner/{maria['id']}"}}],
+            "payload": [{"contentString": "Benchmark"}]})
+        assert answer.status_code == 201, answer.get_json()
+        committed[answer.get_json()["id"]] = time.time()
+    expected = args.subscriptions * args.messages
+    deadline = time.monotonic() + 600
+    while sum(len(a[2]) for a in hook.arrivals[handshakes:]) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    arrivals = hook.arrivals[handshakes:]
+    with state.sessions() as session:
+        focus_of = dict(session.execute(select(InboxItem.task_id, InboxItem.focus).where(InboxItem.owner == f"HealthcareService/{owner['id']}")).all())
+    latencies, per_subscription = [], {}
+    for at, subscription, numbers, foci in arrivals:
+        per_subscription.setdefault(subscription, []).extend(numbers)
+        for task_id in foci:
+            latencies.append(at - committed[focus_of[task_id].split("/", 1)[1]])
+    delivered = sum(len(n) for n in per_subscription.values())
+    wall = (max(a[0] for a in arrivals) - started) if arrivals else 0.0
+    complete = all(sorted(numbers) == list(range(1, args.messages + 1)) for numbers in per_subscription.values()) \
+        and len(per_subscription) == args.subscriptions
+    lat = _percentiles(latencies)
+    rows = [("database", args.database), ("subscriptions / messages", f"{args.subscriptions} / {args.messages}"),
+            ("events delivered", f"{delivered:,} of {expected:,} in {len(arrivals):,} notifications"),
+            ("wall seconds (first send to last arrival)", f"{wall:.1f}"),
+            ("events per second", f"{delivered / wall:,.0f}" if wall else "-"),
+            ("notifications per second", f"{len(arrivals) / wall:,.0f}" if wall else "-"),
+            ("commit -> receiver ms p50 / p95 / p99", f"{lat['p50']} / {lat['p95']} / {lat['p99']}"),
+            ("every subscription got 1..N once", str(complete))]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
