@@ -1,6 +1,6 @@
 """Benchmark: subscription notifications, commit to receiver.
 
-    python -m adapter.bench.subscriptions [--database sqlite|postgresql] [--subscriptions 100] [--messages 300]
+    python -m adapter.bench.subscriptions [--database sqlite|postgresql] [--subscriptions 100] [--messages 300] [--interval S]
 
 A fresh database with the sandbox directory; `--subscriptions` rest-hook subscriptions (id-only)
 on one samverkan inbox, to a local receiver; the notifier and a delivery worker (4 threads) run
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds between messages (0: as fast as they go)")
     args = parser.parse_args(argv)
 
     from sqlalchemy import select
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             "payload": [{"contentString": "Benchmark"}]})
         assert answer.status_code == 201, answer.get_json()
         committed[answer.get_json()["id"]] = time.time()
+        if args.interval:
+            time.sleep(args.interval)
     expected = args.subscriptions * args.messages
     deadline = time.monotonic() + 600
     while sum(len(a[2]) for a in hook.arrivals[handshakes:]) < expected and time.monotonic() < deadline:

@@ -49,6 +49,13 @@ def claim(session, job: PeriodicJob, *, now: datetime, worker: str) -> bool:
     return taken.rowcount == 1
 
 
+def renew(session, job: PeriodicJob, *, now: datetime, worker: str) -> bool:
+    """Extend this worker's lease on a job it runs continuously; False when another worker holds it now."""
+    renewed = session.execute(update(STATE).where(STATE.c.name == job.name, STATE.c.locked_by == worker)
+                              .values(locked_until=now + timedelta(seconds=job.lease_seconds)))
+    return renewed.rowcount == 1
+
+
 def finish(session, job: PeriodicJob, *, now: datetime, worker: str, ok: bool, detail: str) -> None:
     """Record the run and free the job (only if this worker still holds it)."""
     values = dict(locked_by=None, locked_until=None, last_finished=now, last_status="ok" if ok else "failed",

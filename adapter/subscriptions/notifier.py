@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import SimpleNamespace
@@ -154,14 +155,19 @@ def _heartbeats(ctx, notified: Notified) -> None:
 
 
 class Notifier:
-    """The loop in `mc-adapter worker`: a pass every `interval` seconds while this worker holds the lease."""
+    """The loop in `mc-adapter worker`: while this worker holds the lease, a pass every `interval` seconds.
 
-    def __init__(self, app_state, *, interval: float = 1.0):
+    The lease is taken once and renewed while passes run, so that one notifier of the cluster runs
+    continuously; a worker that dies loses it when it lapses, and another takes over.
+    """
+
+    def __init__(self, app_state, *, interval: float = 0.2, renew_seconds: float = 10.0):
         self.app = app_state
         self.interval = interval
+        self.renew_seconds = renew_seconds
 
     def run_forever(self, stop: threading.Event, *, worker: str) -> None:
-        job = PeriodicJob(name=JOB_NAME, interval_seconds=1, run=None, lease_seconds=60,
+        job = PeriodicJob(name=JOB_NAME, interval_seconds=1, run=None, lease_seconds=30,
                           description="Number subscription events in feed order and queue their notifications")
         jobs.ensure_rows(self.app.sessions, [job])
         while not stop.is_set():
@@ -169,13 +175,21 @@ class Notifier:
                 with self.app.sessions.begin() as session:
                     mine = jobs.claim(session, job, now=self.app.clock(), worker=worker)
                 if mine:
-                    while not stop.is_set():
-                        notified = notify_once(self.app)
-                        if notified.changes < 1000:
-                            break
-                    with self.app.sessions.begin() as session:
-                        jobs.finish(session, job, now=self.app.clock(), worker=worker, ok=True, detail="")
-            except Exception as exc:  # the database away: try again at the next interval
+                    self._hold(job, stop, worker=worker)
+            except Exception as exc:  # the database away: try again shortly
                 log.warning("subscription notifier: %s", type(exc).__name__)
-            stop.wait(self.interval)
+            stop.wait(1.0)
 
+    def _hold(self, job: PeriodicJob, stop: threading.Event, *, worker: str) -> None:
+        renewed_at = time.monotonic()
+        while not stop.is_set():
+            notified = notify_once(self.app)
+            if time.monotonic() - renewed_at > self.renew_seconds:
+                with self.app.sessions.begin() as session:
+                    if not jobs.renew(session, job, now=self.app.clock(), worker=worker):
+                        return  # our lease lapsed and another worker took it
+                renewed_at = time.monotonic()
+            if notified.changes < 1000:
+                stop.wait(self.interval)
+        with self.app.sessions.begin() as session:
+            jobs.finish(session, job, now=self.app.clock(), worker=worker, ok=True, detail="stopped")
