@@ -30,6 +30,7 @@ class SubscriptionState(Base):
     max_count: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False)  # requested, active, error, off
     events: Mapped[int] = mapped_column(BigInteger, nullable=False)  # events-since-subscription-start
+    queued: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the last event put in a notification
     # Feed positions at or before this are before the subscription started.
     start_xid: Mapped[int] = mapped_column(BigInteger, nullable=False)
     start_pos: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from types import SimpleNamespace
 
 from sqlalchemy import insert, select, tuple_, update
 
@@ -88,6 +87,7 @@ def notify_once(app_state, *, limit: int = 1000) -> Notified:
             _number_events(ctx, items, notified)
             last = items[-1]
             session.execute(update(CURSOR).where(CURSOR.c.id == 1).values(feed_xid=last.feed_xid, feed_pos=last.feed_pos))
+        _queue_backlogs(ctx, notified)
         _heartbeats(ctx, notified)
     return notified
 
@@ -113,10 +113,8 @@ def _number_events(ctx, items, notified: Notified) -> None:
                     for i, item in enumerate(matched)]
             ctx.session.execute(insert(EVENT), rows)
             total = first + len(rows) - 1
-            ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=total, last_sent=now))
+            ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=total))
             notified.events += len(rows)
-            if state.status in ("active", "error"):  # in error too: the outbox retries them until the endpoint is back
-                _queue_events(ctx, state, rows, notified)
 
 
 def _still_sees(ctx, state) -> bool:
@@ -124,16 +122,33 @@ def _still_sees(ctx, state) -> bool:
     return visibility.sees_inbox(replace(ctx, caller=caller), state.owner)
 
 
-def _queue_events(ctx, state, rows: list[dict], notified: Notified) -> None:
-    """The new events in notifications of at most the subscription's max count each."""
-    for start in range(0, len(rows), int(state.max_count)):
-        chunk = rows[start:start + int(state.max_count)]
-        records = [SimpleNamespace(**r) for r in chunk]
-        events = service.events_with_tasks(ctx, records, caller=service.caller_of(state.subscriber), owner=state.owner,
-                                           content=state.content)
-        service.queue_notification(ctx, subscription_id=state.id, status=state.status, kind="event-notification",
-                                   events_since=int(chunk[-1]["number"]), events=events, content=state.content)
-        notified.notifications += 1
+def _queue_backlogs(ctx, notified: Notified) -> None:
+    """Events numbered but not yet sent go out, for each subscription whose previous notification has left the
+    queue: while one waits (a slow or absent receiver), later events gather into the next, fewer and fuller."""
+    states = ctx.session.execute(select(STATE).where(STATE.c.status.in_(("active", "error")),
+                                                     STATE.c.events > STATE.c.queued)).all()
+    if not states:
+        return
+    waiting = service.waiting_destinations(ctx, [state.id for state in states])
+    now = ctx.clock()
+    for state in states:
+        if f"{service.PREFIX}{state.id}" in waiting:
+            continue
+        if not _still_sees(ctx, state):
+            service.set_status(ctx, state.id, "off", error="the subscriber no longer sees the inbox")
+            notified.stopped += 1
+            continue
+        rows = ctx.session.execute(select(EVENT).where(EVENT.c.subscription_id == state.id, EVENT.c.number > state.queued)
+                                   .order_by(EVENT.c.number).limit(int(state.max_count) * 20)).all()
+        for start in range(0, len(rows), int(state.max_count)):
+            chunk = rows[start:start + int(state.max_count)]
+            events = service.events_with_tasks(ctx, chunk, caller=service.caller_of(state.subscriber), owner=state.owner,
+                                               content=state.content)
+            service.queue_notification(ctx, subscription_id=state.id, status=state.status, kind="event-notification",
+                                       events_since=int(state.events), events=events, content=state.content)
+            notified.notifications += 1
+        if rows:
+            ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(queued=int(rows[-1].number), last_sent=now))
 
 
 def _heartbeats(ctx, notified: Notified) -> None:

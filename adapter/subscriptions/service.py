@@ -133,7 +133,7 @@ def create_subscription(ctx, *, resource: dict, resource_id: str | None = None):
         owner=requested.owner, codes=" ".join(requested.codes) or None, statuses=" ".join(requested.statuses) or None,
         endpoint=requested.endpoint, headers=json.dumps(requested.headers), content=requested.content,
         heartbeat_seconds=requested.heartbeat_seconds, timeout_seconds=requested.timeout_seconds,
-        max_count=requested.max_count, status="requested", events=0, start_xid=start_xid, start_pos=start_pos,
+        max_count=requested.max_count, status="requested", events=0, queued=0, start_xid=start_xid, start_pos=start_pos,
         failures=0, last_sent=now, error=None, created_at=now))
     queue_notification(ctx, subscription_id=stored.id, status="requested", kind="handshake", events_since=0, events=[],
                        content=requested.content)
@@ -243,6 +243,15 @@ def events_with_tasks(ctx, rows, *, caller: Caller, owner: str, content: str) ->
         tasks = {task_id: stored.as_dict() for task_id, stored in loaded.items()
                  if (stored.as_dict().get("owner") or {}).get("reference") == owner}
     return [backport.Event(int(r.number), store.instant(r.at), r.task_id, tasks.get(r.task_id)) for r in rows]
+
+
+def waiting_destinations(ctx, subscription_ids: list[str]) -> set[str]:
+    """Which of these subscriptions have a notification still waiting in the outbox (one indexed query)."""
+    from adapter.delivery.outbox import OUTBOX
+
+    names = [f"{PREFIX}{i}" for i in subscription_ids]
+    return set(ctx.session.execute(select(OUTBOX.c.destination).where(
+        OUTBOX.c.destination.in_(names), OUTBOX.c.state.in_(("pending", "delivering")))).scalars())
 
 
 # -- the outbox's side --------------------------------------------------------------------------------

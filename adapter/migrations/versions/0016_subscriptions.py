@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('max_count', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('events', sa.BigInteger(), nullable=False),
+    sa.Column('queued', sa.BigInteger(), nullable=False),
     sa.Column('start_xid', sa.BigInteger(), nullable=False),
     sa.Column('start_pos', sa.BigInteger(), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
