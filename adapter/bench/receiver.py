@@ -6,6 +6,7 @@ deliveries arrived, how many were repeats, and when each first arrived.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -72,3 +73,43 @@ class Receiver:
                 pass
 
         return Handler
+
+
+class RecordingReceiver:
+    """Keeps every JSON body POSTed to it, with its arrival time (e.g. subscription notifications); answers
+    503 while `down` (a receiver away for a while), 200 otherwise."""
+
+    def __init__(self):
+        self.bodies: list[tuple[float, dict]] = []
+        self.down = False
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = 503 if receiver.down else 200
+                if status == 200:
+                    with receiver.lock:
+                        receiver.bodies.append((time.time(), json.loads(body)))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def received(self) -> list[tuple[float, dict]]:
+        with self.lock:
+            return list(self.bodies)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -14,48 +14,27 @@ subscription received every event number once.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from adapter.bench.receiver import RecordingReceiver
 
 
-class _Hook:
-    """Records (arrival time, subscription id, event numbers, foci) of each notification."""
-
-    def __init__(self):
-        self.arrivals: list[tuple[float, str, list[int], list[str]]] = []
-        self.lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                now = time.time()
-                parameters = body["entry"][0]["resource"]["parameter"]
-                subscription = next(p["valueReference"]["reference"] for p in parameters if p["name"] == "subscription")
-                numbers, foci = [], []
-                for p in parameters:
-                    if p["name"] == "notification-event":
-                        parts = {q["name"]: q for q in p["part"]}
-                        numbers.append(int(parts["event-number"]["valueString"]))
-                        foci.append(parts["focus"]["valueReference"]["reference"].rsplit("/", 1)[1])
-                with hook.lock:
-                    hook.arrivals.append((now, subscription.rsplit("/", 1)[1], numbers, foci))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+def _arrivals(receiver) -> list[tuple[float, str, list[int], list[str]]]:
+    """(arrival time, subscription id, event numbers, foci) of each notification received."""
+    arrivals = []
+    for at, body in receiver.received():
+        parameters = body["entry"][0]["resource"]["parameter"]
+        subscription = next(p["valueReference"]["reference"] for p in parameters if p["name"] == "subscription")
+        numbers, foci = [], []
+        for p in parameters:
+            if p["name"] == "notification-event":
+                parts = {q["name"]: q for q in p["part"]}
+                numbers.append(int(parts["event-number"]["valueString"]))
+                foci.append(parts["focus"]["valueReference"]["reference"].rsplit("/", 1)[1])
+        arrivals.append((at, subscription.rsplit("/", 1)[1], numbers, foci))
+    return arrivals
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -111,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     sender = first(f"HealthcareService?identifier={INBOX_ID}|SE2120000001-E000000000301%23samverkan")
     owner = first(f"HealthcareService?identifier={INBOX_ID}|SE2120000002-E000000000302%23samverkan")
     maria = first(f"Practitioner?identifier={HSA_ID}|SE2120000001-P000000003002")
-    hook = _Hook()
+    hook = RecordingReceiver()
     stop = threading.Event()
     threading.Thread(target=Worker(state, name="bench").run, args=(stop,), kwargs={"threads": 4}, daemon=True).start()
     threading.Thread(target=Notifier(state, interval=0.05).run_forever, args=(stop,), kwargs={"worker": "bench"},
@@ -123,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             "channel": {"type": "rest-hook", "endpoint": hook.url, "payload": "application/fhir+json"}})
         assert answer.status_code == 201, answer.get_json()
     deadline = time.monotonic() + 60
-    while len(hook.arrivals) < args.subscriptions and time.monotonic() < deadline:  # the handshakes
+    while len(hook.received()) < args.subscriptions and time.monotonic() < deadline:  # the handshakes
         time.sleep(0.05)
-    handshakes = len(hook.arrivals)
+    handshakes = len(hook.received())
     committed: dict[str, float] = {}
     started = time.time()
     for n in range(args.messages):
@@ -142,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.interval)
     expected = args.subscriptions * args.messages
     deadline = time.monotonic() + 600
-    while sum(len(a[2]) for a in hook.arrivals[handshakes:]) < expected and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while sum(len(a[2]) for a in _arrivals(hook)[handshakes:]) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
     stop.set()
-    arrivals = hook.arrivals[handshakes:]
+    hook.stop()
+    arrivals = _arrivals(hook)[handshakes:]
     with state.sessions() as session:
         focus_of = dict(session.execute(select(InboxItem.task_id, InboxItem.focus).where(InboxItem.owner == f"HealthcareService/{owner['id']}")).all())
     latencies, per_subscription = [], {}

@@ -1,15 +1,14 @@
 """End to end: a real receiver subscribed to a samverkan inbox gets the handshake and every event of 1,000 messages
 from 10 writers, numbered without gaps; what it missed while it was down, `$events` gives back."""
 
-import json
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
+from adapter.bench.receiver import RecordingReceiver
 from adapter.identifiers import HSA_ID, INBOX_ID
 from adapter.subscriptions import backport
 from tests.conftest import empty_tables
@@ -19,43 +18,6 @@ from tests.integration.messaging_helpers import KOMMUN_A, KOMMUN_B, MARIA, messa
 pytestmark = pytest.mark.e2e
 FHIR = {"Content-Type": "application/fhir+json"}
 MESSAGES, WRITERS = 1000, 10
-
-
-class Hook:
-    """A receiver that keeps every notification; while `down`, it answers 503."""
-
-    def __init__(self):
-        self.bundles: list[dict] = []
-        self.down = False
-        self.lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status = 503 if hook.down else 200
-                if status == 200:
-                    with hook.lock:
-                        hook.bundles.append(json.loads(body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def events(self) -> dict[int, str]:
-        """event number -> focus, over everything received."""
-        with self.lock:
-            bundles = list(self.bundles)
-        return numbered(bundles)
 
 
 def numbered(bundles: list[dict]) -> dict[int, str]:
@@ -107,7 +69,7 @@ def _until(predicate, what: str, process, timeout: float = 60):
 
 def test_every_event_arrives_numbered_without_gaps_and_events_recovers_the_missed(adapter):
     base, auth, worker = adapter["base"], adapter["auth"], adapter["worker"]
-    hook = Hook()
+    hook = RecordingReceiver()
     kommun_a = _first(base, auth, f"HealthcareService?identifier={INBOX_ID}|{KOMMUN_A}%23samverkan")
     kommun_b = _first(base, auth, f"HealthcareService?identifier={INBOX_ID}|{KOMMUN_B}%23samverkan")
     maria = _first(base, auth, f"Practitioner?identifier={HSA_ID}|{MARIA}")
@@ -124,7 +86,7 @@ def test_every_event_arrives_numbered_without_gaps_and_events_recovers_the_misse
         return requests.get(f"{base}/fhir/Subscription/{subscription}", headers=auth, timeout=10).json()["status"]
 
     _until(lambda: status() == "active", "the handshake", worker)
-    assert hook.bundles[0]["entry"][0]["resource"]["parameter"][3]["valueCode"] == "handshake"
+    assert hook.received()[0][1]["entry"][0]["resource"]["parameter"][3]["valueCode"] == "handshake"
     failures = []
 
     def write(n: int):
@@ -153,9 +115,9 @@ def test_every_event_arrives_numbered_without_gaps_and_events_recovers_the_misse
         return int(parameters["events-since-subscription-start"]["valueString"])
 
     _until(lambda: last_number() == MESSAGES, "numbering every event", worker, timeout=120)
-    missing = sorted(set(range(1, MESSAGES + 1)) - set(hook.events()))
-    _until(lambda: len(hook.events()) == MESSAGES, "the retried notifications", worker, timeout=90)
-    received = hook.events()
+    missing = sorted(set(range(1, MESSAGES + 1)) - set(numbered([body for _, body in hook.received()])))
+    _until(lambda: len(numbered([body for _, body in hook.received()])) == MESSAGES, "the retried notifications", worker, timeout=90)
+    received = numbered([body for _, body in hook.received()])
     recovered = {}
     for start in range(1, MESSAGES + 1, 500):  # the receiver catches up from its last number
         answer = requests.get(f"{base}/fhir/Subscription/{subscription}/$events?eventsSinceNumber={start}"
@@ -165,4 +127,5 @@ def test_every_event_arrives_numbered_without_gaps_and_events_recovers_the_misse
     assert sorted(recovered) == list(range(1, MESSAGES + 1))  # consecutive: no gap, no repeat
     assert all(recovered[n] == focus for n, focus in received.items())  # what was pushed is what $events says
     assert len(set(recovered.values())) == MESSAGES  # one event per item
+    hook.stop()
     print(f"missing when numbering ended: {len(missing)}; pushed in the end: {len(received)}")
