@@ -87,9 +87,9 @@ class OutboundSettings:
     verify_tls: bool | str = True  # True, or a CA bundle's path
 
 
-def check_url(url: str, *, allowed_hosts: frozenset[str]) -> None:
+def check_url(url: str, *, allowed_hosts: frozenset[str], plain_http: bool = False) -> None:
     """Refuse a URL the adapter will never call: not absolute http(s), credentials in it, plain http
-    or a literal internal address for a host that is not allowed."""
+    (unless `plain_http`: the sandbox) or a literal internal address for a host that is not allowed."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AddressRefused("the destination is not an absolute http(s) URL")
@@ -98,7 +98,7 @@ def check_url(url: str, *, allowed_hosts: frozenset[str]) -> None:
     host = parts.hostname.lower()
     if host in allowed_hosts:
         return
-    if parts.scheme == "http":
+    if parts.scheme == "http" and not plain_http:
         raise AddressRefused("deliveries use https (plain http only to hosts allowed by MC_OUTBOUND_ALLOW_HOSTS)")
     try:
         literal = ipaddress.ip_address(host)

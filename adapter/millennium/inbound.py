@@ -132,25 +132,12 @@ class Poller:
 
     def run_forever(self, stop: threading.Event, *, worker: str) -> None:
         """Poll every `poll_seconds` while this worker holds the lease, until `stop`."""
-        job = self.job()
-        jobs.ensure_rows(self.app.sessions, [job])
-        while not stop.is_set():
-            try:
-                with self.app.sessions.begin() as session:
-                    mine = jobs.claim(session, job, now=self.app.clock(), worker=worker)
-                if mine:
-                    ok, detail = True, ""
-                    try:
-                        detail = self.poll_once().summary()
-                    except Exception as exc:  # recorded; the next poll starts from the stored cursors
-                        ok, detail = False, f"failed: {type(exc).__name__}"
-                        log.error("millennium poll failed: %s", type(exc).__name__)
-                    with self.app.sessions.begin() as session:
-                        jobs.finish(session, job, now=self.app.clock(), worker=worker, ok=ok, detail=detail)
-                    log.info("millennium poll: %s", detail)
-            except Exception as exc:  # the database away: try again at the next interval
-                log.warning("millennium poll: %s", type(exc).__name__)
-            stop.wait(self.settings.poll_seconds)
+        jobs.run_leased(self.app, self.job(), stop, worker=worker, run=self._logged_poll, pause=self.settings.poll_seconds)
+
+    def _logged_poll(self) -> str:
+        summary = self.poll_once().summary()
+        log.info("millennium poll: %s", summary)
+        return summary
 
     # -- one poll ---------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ received since the row was queued, and sends only if it is not there.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import datetime, timedelta, timezone
@@ -193,8 +194,6 @@ def on_dead(ctx, *, entry, reason: str) -> None:
 
 def on_requeued(ctx, *, entry_ids: list[str], item_ids: list[str]) -> None:
     """Dead letters put back: their Millennium recipients' items are pending again."""
-    import json
-
     for (raw,) in ctx.session.execute(select(OUTBOX.c.payload).where(OUTBOX.c.id.in_(entry_ids), OUTBOX.c.kind == KIND)):
         for item_id in json.loads(raw).get("items", []):
             set_item_state(ctx, item_id, "pending")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -49,11 +51,55 @@ def claim(session, job: PeriodicJob, *, now: datetime, worker: str) -> bool:
     return taken.rowcount == 1
 
 
-def renew(session, job: PeriodicJob, *, now: datetime, worker: str) -> bool:
-    """Extend this worker's lease on a job it runs continuously; False when another worker holds it now."""
-    renewed = session.execute(update(STATE).where(STATE.c.name == job.name, STATE.c.locked_by == worker)
-                              .values(locked_until=now + timedelta(seconds=job.lease_seconds)))
+def renew(session, job: PeriodicJob, *, now: datetime, worker: str, ok: bool, detail: str) -> bool:
+    """Extend this worker's lease on a job it keeps running, recording the last run; False when it lost the lease."""
+    values = dict(locked_until=now + timedelta(seconds=job.lease_seconds), last_finished=now,
+                  last_status="ok" if ok else "failed", last_detail=detail[:200], runs=STATE.c.runs + 1)
+    if ok:
+        values["last_success"] = now
+    renewed = session.execute(update(STATE).where(STATE.c.name == job.name, STATE.c.locked_by == worker).values(**values))
     return renewed.rowcount == 1
+
+
+def run_leased(app_state, job: PeriodicJob, stop: threading.Event, *, worker: str, run: Callable[[], str],
+               pause: float, renew_seconds: float = 10.0) -> None:
+    """Run `run()` every `pause` seconds for as long as this worker holds `job`'s lease, until `stop`.
+
+    For work one worker of the cluster does continuously (the subscription notifier, the Millennium
+    poll): the lease is claimed once and renewed (with the last run's outcome, for `/readyz`) at
+    most every `renew_seconds`; a worker that dies loses it when it lapses, and another takes over.
+    """
+    ensure_rows(app_state.sessions, [job])
+    while not stop.is_set():
+        try:
+            with app_state.sessions.begin() as session:
+                mine = claim(session, job, now=app_state.clock(), worker=worker)
+            if mine:
+                _keep(app_state, job, stop, worker=worker, run=run, pause=pause, renew_seconds=renew_seconds)
+        except SQLAlchemyError as exc:  # the database away: try again shortly
+            log.warning("%s: database unavailable (%s)", job.name, type(exc).__name__)
+        stop.wait(min(pause, 5.0))
+
+
+def _keep(app_state, job: PeriodicJob, stop: threading.Event, *, worker: str, run, pause: float, renew_seconds: float) -> None:
+    renewed = time.monotonic()
+    ok, detail = True, ""
+    while not stop.is_set():
+        try:
+            ok, detail = True, run() or ""
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # recorded; the next run starts from what is stored
+            ok, detail = False, f"failed: {type(exc).__name__}"
+            log.error("%s failed: %s", job.name, type(exc).__name__)
+        if time.monotonic() - renewed >= renew_seconds:
+            with app_state.sessions.begin() as session:
+                if not renew(session, job, now=app_state.clock(), worker=worker, ok=ok, detail=detail):
+                    return  # the lease lapsed and another worker holds it now
+            renewed = time.monotonic()
+        stop.wait(pause)
+    with app_state.sessions.begin() as session:
+        finish(session, job, now=app_state.clock(), worker=worker, ok=ok, detail=detail or "stopped")
 
 
 def finish(session, job: PeriodicJob, *, now: datetime, worker: str, ok: bool, detail: str) -> None:

@@ -13,9 +13,7 @@ membership or an expired proxy turns the subscription `off`, and nothing more go
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -37,8 +35,8 @@ CURSOR = SubscriptionCursor.__table__
 STATE = service.STATE
 EVENT = service.EVENT
 ITEM = InboxItem.__table__
+FEED_PAGE = 1000  # feed changes read in one pass
 PROBE_SECONDS = 60  # a subscription in error is probed with a heartbeat this often
-log = logging.getLogger("adapter.subscriptions")
 
 
 @dataclass
@@ -65,7 +63,7 @@ def _matches(state, item) -> bool:
     return not state.statuses or item.status in state.statuses.split()
 
 
-def notify_once(app_state, *, limit: int = 1000) -> Notified:
+def notify_once(app_state, *, limit: int = FEED_PAGE) -> Notified:
     """One pass over what the feed committed since the last; the counts."""
     notified = Notified()
     with begin_writing(app_state.sessions) as session:
@@ -93,28 +91,22 @@ def notify_once(app_state, *, limit: int = 1000) -> Notified:
 
 
 def _number_events(ctx, items, notified: Notified) -> None:
+    """Each subscription on the changed inboxes numbers the changes it matches, after its last number.
+
+    Numbered whatever the subscriber sees now: sight is checked where a notification is made.
+    """
     owners = sorted({item.owner for item in items})
     states = ctx.session.execute(select(STATE).where(STATE.c.owner.in_(owners), STATE.c.status != "off")).all()
-    by_owner: dict[str, list] = {}
-    for state in states:
-        by_owner.setdefault(state.owner, []).append(state)
     now = ctx.clock()
-    for state_rows in by_owner.values():
-        for state in state_rows:
-            matched = [item for item in items if item.owner == state.owner and _matches(state, item)]
-            if not matched:
-                continue
-            if not _still_sees(ctx, state):
-                service.set_status(ctx, state.id, "off", error="the subscriber no longer sees the inbox")
-                notified.stopped += 1
-                continue
-            first = int(state.events) + 1
-            rows = [{"subscription_id": state.id, "number": first + i, "task_id": item.task_id, "at": now}
-                    for i, item in enumerate(matched)]
-            ctx.session.execute(insert(EVENT), rows)
-            total = first + len(rows) - 1
-            ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=total))
-            notified.events += len(rows)
+    for state in states:
+        matched = [item for item in items if item.owner == state.owner and _matches(state, item)]
+        if not matched:
+            continue
+        first = int(state.events) + 1
+        ctx.session.execute(insert(EVENT), [{"subscription_id": state.id, "number": first + i, "task_id": item.task_id,
+                                             "at": now} for i, item in enumerate(matched)])
+        ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=first + len(matched) - 1))
+        notified.events += len(matched)
 
 
 def _still_sees(ctx, state) -> bool:
@@ -142,8 +134,7 @@ def _queue_backlogs(ctx, notified: Notified) -> None:
                                    .order_by(EVENT.c.number).limit(int(state.max_count) * 20)).all()
         for start in range(0, len(rows), int(state.max_count)):
             chunk = rows[start:start + int(state.max_count)]
-            events = service.events_with_tasks(ctx, chunk, caller=service.caller_of(state.subscriber), owner=state.owner,
-                                               content=state.content)
+            events = service.events_with_tasks(ctx, chunk, owner=state.owner, content=state.content)
             service.queue_notification(ctx, subscription_id=state.id, status=state.status, kind="event-notification",
                                        events_since=int(state.events), events=events, content=state.content)
             notified.notifications += 1
@@ -170,41 +161,20 @@ def _heartbeats(ctx, notified: Notified) -> None:
 
 
 class Notifier:
-    """The loop in `mc-adapter worker`: while this worker holds the lease, a pass every `interval` seconds.
+    """The loop in `mc-adapter worker`: a pass every `interval` seconds while this worker holds the lease."""
 
-    The lease is taken once and renewed while passes run, so that one notifier of the cluster runs
-    continuously; a worker that dies loses it when it lapses, and another takes over.
-    """
-
-    def __init__(self, app_state, *, interval: float = 0.2, renew_seconds: float = 10.0):
+    def __init__(self, app_state, *, interval: float = 0.2):
         self.app = app_state
         self.interval = interval
-        self.renew_seconds = renew_seconds
 
     def run_forever(self, stop: threading.Event, *, worker: str) -> None:
         job = PeriodicJob(name=JOB_NAME, interval_seconds=1, run=None, lease_seconds=30,
                           description="Number subscription events in feed order and queue their notifications")
-        jobs.ensure_rows(self.app.sessions, [job])
-        while not stop.is_set():
-            try:
-                with self.app.sessions.begin() as session:
-                    mine = jobs.claim(session, job, now=self.app.clock(), worker=worker)
-                if mine:
-                    self._hold(job, stop, worker=worker)
-            except Exception as exc:  # the database away: try again shortly
-                log.warning("subscription notifier: %s", type(exc).__name__)
-            stop.wait(1.0)
+        jobs.run_leased(self.app, job, stop, worker=worker, run=self._drain, pause=self.interval)
 
-    def _hold(self, job: PeriodicJob, stop: threading.Event, *, worker: str) -> None:
-        renewed_at = time.monotonic()
-        while not stop.is_set():
+    def _drain(self) -> str:
+        """Passes until the feed has no full page waiting; the last pass's counts."""
+        while True:
             notified = notify_once(self.app)
-            if time.monotonic() - renewed_at > self.renew_seconds:
-                with self.app.sessions.begin() as session:
-                    if not jobs.renew(session, job, now=self.app.clock(), worker=worker):
-                        return  # our lease lapsed and another worker took it
-                renewed_at = time.monotonic()
-            if notified.changes < 1000:
-                stop.wait(self.interval)
-        with self.app.sessions.begin() as session:
-            jobs.finish(session, job, now=self.app.clock(), worker=worker, ok=True, detail="stopped")
+            if notified.changes < FEED_PAGE:
+                return f"{notified.events} events, {notified.notifications} notifications, {notified.heartbeats} heartbeats"

@@ -8,10 +8,8 @@ answered 2xx, `active`, `error` after repeated failures (recovered by the next s
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import asdict
-from urllib.parse import urlsplit
 
 from sqlalchemy import exists, insert, select, update
 
@@ -19,8 +17,8 @@ from adapter.auth import visibility
 from adapter.auth.caller import Caller
 from adapter.delivery.attempt import post_json
 from adapter.delivery.destinations import Destination, DestinationUnavailable
-from adapter.delivery.outbound import refusal
-from adapter.delivery.outbox import Delivery, enqueue
+from adapter.delivery.outbound import AddressRefused, check_url
+from adapter.delivery.outbox import OUTBOX, Delivery, enqueue
 from adapter.delivery.retry import Attempted
 from adapter.directory.inboxes import load_inboxes
 from adapter.errors import Forbidden, Issue, UnprocessableResource
@@ -71,24 +69,13 @@ def _subscriber(caller: Caller) -> str:
 
 
 def check_endpoint(ctx, url: str) -> None:
-    """https to a public address; plain http in the sandbox; loopback/private only if MC_OUTBOUND_ALLOW_HOSTS says so."""
-    parts = urlsplit(url)
-    where = "Subscription.channel.endpoint"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _unprocessable("the endpoint is an absolute https URL", where)
-    if parts.username or parts.password:
-        raise _unprocessable("credentials go in channel.header, not in the endpoint URL", where)
-    host = parts.hostname.lower()
-    allowed = host in {h.lower() for h in ctx.config.outbound_allow_hosts}
-    if parts.scheme == "http" and not (allowed or ctx.config.sandbox):
-        raise _unprocessable("the endpoint is https (plain http only in the sandbox)", where)
+    """The outbound client's rules (https to a public address; loopback/private only if MC_OUTBOUND_ALLOW_HOSTS
+    says so), with plain http allowed in the sandbox."""
     try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    reason = refusal(str(literal)) if literal is not None else ("a loopback address" if host == "localhost" else None)
-    if reason and not allowed:
-        raise _unprocessable(f"the endpoint is {reason}; not allowed unless MC_OUTBOUND_ALLOW_HOSTS names it", where)
+        check_url(url, allowed_hosts=frozenset(h.lower() for h in ctx.config.outbound_allow_hosts),
+                  plain_http=ctx.config.sandbox)
+    except AddressRefused as exc:
+        raise _unprocessable(f"the endpoint is refused: {exc}", "Subscription.channel.endpoint") from None
 
 
 def _check_filters(ctx, requested: backport.Requested) -> None:
@@ -228,14 +215,14 @@ def events_operation(ctx, subscription_id: str, parameters: dict) -> tuple[int, 
     until = min(until, state.events, since + EVENTS_PAGE - 1)
     rows = ctx.session.execute(select(EVENT).where(EVENT.c.subscription_id == subscription_id, EVENT.c.number >= since,
                                                    EVENT.c.number <= until).order_by(EVENT.c.number)).all()
-    events = events_with_tasks(ctx, rows, caller=caller_of(state.subscriber), owner=state.owner, content=content)
+    events = events_with_tasks(ctx, rows, owner=state.owner, content=content)
     bundle = backport.notification(base=ctx.config.fhir_base_url, subscription_id=subscription_id, status=state.status,
                                    kind="query-event", events_since=state.events, events=events, content=content,
                                    timestamp=store.instant(ctx.clock()))
     return 200, bundle
 
 
-def events_with_tasks(ctx, rows, *, caller: Caller, owner: str, content: str) -> list[backport.Event]:
+def events_with_tasks(ctx, rows, *, owner: str, content: str) -> list[backport.Event]:
     """The events, with their Tasks when the payload is full-resource and the subscriber still sees them."""
     tasks = {}
     if content == "full-resource" and rows:
@@ -247,8 +234,6 @@ def events_with_tasks(ctx, rows, *, caller: Caller, owner: str, content: str) ->
 
 def waiting_destinations(ctx, subscription_ids: list[str]) -> set[str]:
     """Which of these subscriptions have a notification still waiting in the outbox (one indexed query)."""
-    from adapter.delivery.outbox import OUTBOX
-
     names = [f"{PREFIX}{i}" for i in subscription_ids]
     return set(ctx.session.execute(select(OUTBOX.c.destination).where(
         OUTBOX.c.destination.in_(names), OUTBOX.c.state.in_(("pending", "delivering")))).scalars())
