@@ -325,7 +325,8 @@ def worker(threads: int | None, name: str | None, metrics_port: int | None, metr
     if not no_jobs:  # subscription events in feed order, one notifier of the cluster at a time
         from adapter.subscriptions.notifier import Notifier
 
-        threading.Thread(target=Notifier(app_state).run_forever, args=(stop,), kwargs={"worker": delivery.name},
+        threading.Thread(target=Notifier(app_state, interval=config.subscription_notify_seconds).run_forever, args=(stop,),
+                         kwargs={"worker": delivery.name},
                          name="subscription-notifier", daemon=True).start()
     polls_millennium = config.millennium is not None and not no_jobs
     if polls_millennium:  # one worker of the cluster at a time (a lease in periodic_job), every MC_MILLENNIUM_POLL_SECONDS

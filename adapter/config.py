@@ -50,6 +50,7 @@ class Config:
     delivery_lease_seconds: int = 120
     delivery_threads: int = 4
     delivery_batch: int = 4  # small claims: a row waits for at most three deliveries before it
+    subscription_notify_seconds: float = 0.2  # MC_SUBSCRIPTION_NOTIFY_SECONDS: the notifier's pause between passes
     metrics_token: str | None = None  # MC_METRICS_TOKEN: the bearer token `GET /metrics` needs (open in sandbox mode)
     graceful_timeout: int = 30  # MC_GRACEFUL_TIMEOUT: seconds SIGTERM gives in-flight requests and deliveries
     # The Millennium connector (MC_MILLENNIUM_*, adapter/millennium); None: nothing goes upstream.
@@ -134,6 +135,7 @@ _DELIVERY_NUMBERS = (
     ("delivery_lease_seconds", "MC_DELIVERY_LEASE_SECONDS", int),
     ("delivery_threads", "MC_DELIVERY_THREADS", int),
     ("delivery_batch", "MC_DELIVERY_BATCH", int),
+    ("subscription_notify_seconds", "MC_SUBSCRIPTION_NOTIFY_SECONDS", float),
 )
 
 

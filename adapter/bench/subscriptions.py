@@ -1,10 +1,12 @@
 """Benchmark: subscription notifications, commit to receiver.
 
-    python -m adapter.bench.subscriptions [--database sqlite|postgresql] [--subscriptions 100] [--messages 300] [--interval S]
+    python -m adapter.bench.subscriptions [--database sqlite|postgresql] [--subscriptions 100] [--messages 300]
+                                          [--interval S] [--workers N] [--threads T]
 
 A fresh database with the sandbox directory; `--subscriptions` rest-hook subscriptions (id-only)
-on one samverkan inbox, to a local receiver; the notifier and a delivery worker (4 threads) run
-in this process, as `mc-adapter worker` runs them. Messages are sent to the inbox one after
+on one samverkan inbox, to a local receiver in this process; `--workers` `mc-adapter worker`
+processes (T delivery threads each; one of them holds the notifier's lease) deliver, as in
+production. Messages are sent to the inbox one after
 another from a client thread; every message is an event for every subscription. Prints
 notifications per second (first send to last arrival), commit-to-receiver latency p50/p95/p99
 (the message's 201 to the first arrival of each of its notifications), and checks that every
@@ -14,8 +16,10 @@ subscription received every event number once.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 
 from adapter.bench.receiver import RecordingReceiver
@@ -45,12 +49,23 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))}
 
 
+def _spawn_worker(database_url: str, workdir: str, *, threads: int, name: str) -> subprocess.Popen:
+    """An `mc-adapter worker` process on the benchmark's database (notifier pass every 0.05 s)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
+    env.update({"MC_DATABASE_URL": database_url, "MC_SANDBOX": "1", "MC_OUTBOUND_ALLOW_HOSTS": "127.0.0.1",
+                "MC_PUBLIC_BASE_URL": "http://127.0.0.1:8080", "MC_SUBSCRIPTION_NOTIFY_SECONDS": "0.05"})
+    return subprocess.Popen([sys.executable, "-m", "adapter", "worker", "--threads", str(threads), "--name", name],
+                            env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, f"{name}.log"), "wb"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between messages (0: as fast as they go)")
+    parser.add_argument("--workers", type=int, default=1, help="mc-adapter worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="delivery threads per worker")
     args = parser.parse_args(argv)
 
     from sqlalchemy import select
@@ -62,11 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     from adapter.cli import _load_sandbox
     from adapter.config import Config
     from adapter.db import make_engine, utcnow
-    from adapter.delivery.worker import Worker
     from adapter.identifiers import BASE, HSA_ID, INBOX_ID
     from adapter.inbox.models import InboxItem
     from adapter.subscriptions import backport
-    from adapter.subscriptions.notifier import Notifier
     from datetime import timedelta
 
     workdir = tempfile.mkdtemp(prefix="mc-bench-subscriptions-")
@@ -91,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     owner = first(f"HealthcareService?identifier={INBOX_ID}|SE2120000002-E000000000302%23samverkan")
     maria = first(f"Practitioner?identifier={HSA_ID}|SE2120000001-P000000003002")
     hook = RecordingReceiver()
-    stop = threading.Event()
-    threading.Thread(target=Worker(state, name="bench").run, args=(stop,), kwargs={"threads": 4}, daemon=True).start()
-    threading.Thread(target=Notifier(state, interval=0.05).run_forever, args=(stop,), kwargs={"worker": "bench"},
-                     daemon=True).start()
+    workers = [_spawn_worker(database_url, workdir, threads=args.threads, name=f"bench-{n}") for n in range(args.workers)]
     for _ in range(args.subscriptions):
         answer = client.post("/fhir/Subscription", headers=auth, json={
             "resourceType": "Subscription", "status": "requested", "reason": "bench", "criteria": backport.TOPIC,
@@ -123,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + 600
     while sum(len(a[2]) for a in _arrivals(hook)[handshakes:]) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
-    stop.set()
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.wait(timeout=30)
     hook.stop()
     arrivals = _arrivals(hook)[handshakes:]
     with state.sessions() as session:

@@ -11,10 +11,11 @@ from adapter.delivery.outbound import AddressRefused, OutboundClient
 from adapter.delivery.retry import DELIVERED, PERMANENT, TRANSIENT, Attempted, classify_status, parse_retry_after
 
 
-def post_json(client: OutboundClient, url: str, *, body: bytes, headers: dict[str, str], now: datetime) -> Attempted:
+def post_json(client: OutboundClient, url: str, *, body: bytes, headers: dict[str, str], now: datetime,
+              timeout: float | None = None) -> Attempted:
     """POST a JSON body; classify the answer or the failure. Reasons name no content, only what went wrong."""
     try:
-        answer = client.post(url, body=body, headers=headers)
+        answer = client.post(url, body=body, headers=headers, timeout=timeout)
     except AddressRefused as exc:
         return Attempted(PERMANENT, str(exc))
     except requests.exceptions.SSLError:

@@ -28,6 +28,7 @@ class Destination:
     name: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None  # the receiver's own read timeout (a subscription's), at most the configured one
 
     def __repr__(self) -> str:  # never print credentials
         return f"Destination({self.name!r}, {self.url!r}, headers={sorted(self.headers)})"

@@ -125,12 +125,18 @@ class OutboundClient:
         """Refuse a URL the adapter will never call (see `check_url`)."""
         check_url(url, allowed_hosts=self._allowed)
 
-    def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
-        """Send one request; raise `AddressRefused` or a `requests` exception, or return the bounded answer."""
+    def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
+                timeout: float | None = None) -> Answer:
+        """Send one request; raise `AddressRefused` or a `requests` exception, or return the bounded answer.
+
+        `timeout` shortens the read timeout for this request (a receiver that asked for less); the
+        configured one stays the most a delivery thread waits.
+        """
         self.check_url(url)
+        read_timeout = self.settings.read_timeout if timeout is None else min(timeout, self.settings.read_timeout)
         response = self._session.request(
             method, url, data=body, headers=headers or {}, allow_redirects=False, stream=True,
-            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            timeout=(self.settings.connect_timeout, read_timeout),
             verify=self.settings.verify_tls,
         )
         try:
@@ -142,9 +148,9 @@ class OutboundClient:
             response.close()
         return Answer(response.status_code, dict(response.headers), content[:limit], len(content) > limit)
 
-    def post(self, url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
+    def post(self, url: str, *, body: bytes, headers: dict[str, str], timeout: float | None = None) -> Answer:
         """POST `body` to `url`."""
-        return self.request("POST", url, body=body, headers=headers)
+        return self.request("POST", url, body=body, headers=headers, timeout=timeout)
 
     def close(self) -> None:
         self._session.close()

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, tuple_
 from sqlalchemy.orm import Session
 
 from adapter.db import as_utc
@@ -288,6 +288,19 @@ def history(session: Session, *, resource_type: str, resource_id: str, limit: in
         .limit(max(limit - 1, 0))
     )
     return [current, *(Stored.of(row) for row in rows)][:limit]
+
+
+def load_versions(session: Session, *, resource_type: str, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Stored]:
+    """Given versions of resources of one type, by (id, version), in at most two queries."""
+    current = load_many(session, resource_type=resource_type, ids=sorted({i for i, _ in keys}))
+    found = {(i, v): current[i] for i, v in keys if i in current and current[i].version == v}
+    older = sorted({k for k in keys if k not in found})
+    if older:
+        rows = session.connection().execute(
+            select(VERSION.c.resource_type, VERSION.c.id, VERSION.c.version, VERSION.c.last_updated, VERSION.c.content)
+            .where(VERSION.c.resource_type == resource_type, tuple_(VERSION.c.id, VERSION.c.version).in_(older)))
+        found.update({(row.id, row.version): Stored.of(row) for row in rows})
+    return found
 
 
 def load_version(session: Session, *, resource_type: str, resource_id: str, version: int) -> Stored | None:

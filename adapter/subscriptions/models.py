@@ -50,6 +50,7 @@ class SubscriptionEvent(Base):
     subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     task_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int | None] = mapped_column(Integer)  # the Task's version the event is about (None: before 0017)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 

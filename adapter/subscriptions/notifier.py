@@ -23,6 +23,7 @@ from adapter.auth import visibility
 from adapter.auth.caller import ADAPTER
 from adapter.context import Context
 from adapter.db import as_utc, begin_writing
+from adapter.fhir.models import ResourceRow
 from adapter.fhir.registry import PeriodicJob
 from adapter.inbox.feed import visible_horizon
 from adapter.inbox.models import InboxItem
@@ -35,6 +36,7 @@ CURSOR = SubscriptionCursor.__table__
 STATE = service.STATE
 EVENT = service.EVENT
 ITEM = InboxItem.__table__
+RESOURCE = ResourceRow.__table__
 FEED_PAGE = 1000  # feed changes read in one pass
 PROBE_SECONDS = 60  # a subscription in error is probed with a heartbeat this often
 
@@ -77,9 +79,11 @@ def notify_once(app_state, *, limit: int = FEED_PAGE) -> Notified:
         horizon = visible_horizon(session)
         if horizon is not None:
             conditions.append(horizon)
+        # The Task's version in the same statement (one snapshot): the version the change made.
         items = session.execute(select(ITEM.c.task_id, ITEM.c.owner, ITEM.c.kind, ITEM.c.status, ITEM.c.feed_xid,
-                                       ITEM.c.feed_pos).where(*conditions)
-                                .order_by(ITEM.c.feed_xid, ITEM.c.feed_pos).limit(limit)).all()
+                                       ITEM.c.feed_pos, RESOURCE.c.version)
+                                .join(RESOURCE, (RESOURCE.c.resource_type == "Task") & (RESOURCE.c.id == ITEM.c.task_id))
+                                .where(*conditions).order_by(ITEM.c.feed_xid, ITEM.c.feed_pos).limit(limit)).all()
         notified.changes = len(items)
         if items:
             _number_events(ctx, items, notified)
@@ -104,7 +108,7 @@ def _number_events(ctx, items, notified: Notified) -> None:
             continue
         first = int(state.events) + 1
         ctx.session.execute(insert(EVENT), [{"subscription_id": state.id, "number": first + i, "task_id": item.task_id,
-                                             "at": now} for i, item in enumerate(matched)])
+                                             "version": item.version, "at": now} for i, item in enumerate(matched)])
         ctx.session.execute(update(STATE).where(STATE.c.id == state.id).values(events=first + len(matched) - 1))
         notified.events += len(matched)
 

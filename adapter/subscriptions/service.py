@@ -223,13 +223,29 @@ def events_operation(ctx, subscription_id: str, parameters: dict) -> tuple[int, 
 
 
 def events_with_tasks(ctx, rows, *, owner: str, content: str) -> list[backport.Event]:
-    """The events, with their Tasks when the payload is full-resource and the subscriber still sees them."""
-    tasks = {}
+    """The events, with their Tasks (each as the event's change left it) when the payload is full-resource.
+
+    A Task goes out only in a version owned by the subscribed inbox (what the subscriber could read).
+    """
+    tasks: dict[tuple[str, int | None], dict] = {}
     if content == "full-resource" and rows:
-        loaded = store.load_many(ctx.session, resource_type="Task", ids=sorted({r.task_id for r in rows}))
-        tasks = {task_id: stored.as_dict() for task_id, stored in loaded.items()
-                 if (stored.as_dict().get("owner") or {}).get("reference") == owner}
-    return [backport.Event(int(r.number), store.instant(r.at), r.task_id, tasks.get(r.task_id)) for r in rows]
+        for key, stored in _stored_versions(ctx, rows).items():
+            resource = stored.as_dict()
+            if (resource.get("owner") or {}).get("reference") == owner:
+                tasks[key] = resource
+    return [backport.Event(int(r.number), store.instant(r.at), r.task_id, tasks.get((r.task_id, r.version)))
+            for r in rows]
+
+
+def _stored_versions(ctx, rows) -> dict:
+    """(task id, version) -> the stored version; an event numbered before migration 0017 names none: the current one."""
+    keys = sorted({(r.task_id, int(r.version)) for r in rows if r.version is not None})
+    found: dict = store.load_versions(ctx.session, resource_type="Task", keys=keys) if keys else {}
+    unversioned = sorted({r.task_id for r in rows if r.version is None})
+    if unversioned:
+        current = store.load_many(ctx.session, resource_type="Task", ids=unversioned)
+        found.update({(task_id, None): stored for task_id, stored in current.items()})
+    return found
 
 
 def waiting_destinations(ctx, subscription_ids: list[str]) -> set[str]:
@@ -245,12 +261,13 @@ def waiting_destinations(ctx, subscription_ids: list[str]) -> set[str]:
 def resolve_destination(session, name: str) -> Destination:
     """Where a subscription's notifications go, with its headers (secrets, read only here)."""
     subscription_id = name.removeprefix(PREFIX)
-    row = session.execute(select(STATE.c.endpoint, STATE.c.headers, STATE.c.status).where(STATE.c.id == subscription_id)).first()
+    row = session.execute(select(STATE.c.endpoint, STATE.c.headers, STATE.c.status, STATE.c.timeout_seconds)
+                          .where(STATE.c.id == subscription_id)).first()
     if row is None:
         raise DestinationUnavailable(f"{name} does not exist")
     if row.status == "off":
         raise DestinationUnavailable(f"{name} is off")
-    return Destination(name, row.endpoint, json.loads(row.headers))
+    return Destination(name, row.endpoint, json.loads(row.headers), timeout=row.timeout_seconds)
 
 
 def deliver_notification(entry, *, destination, client, now) -> Attempted:
@@ -258,7 +275,7 @@ def deliver_notification(entry, *, destination, client, now) -> Attempted:
     body = json.dumps(entry.payload["bundle"], ensure_ascii=False, separators=(",", ":")).encode()
     headers = {**destination.headers, "Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
                "X-Request-Id": entry.id}
-    return post_json(client, destination.url, body=body, headers=headers, now=now)
+    return post_json(client, destination.url, body=body, headers=headers, now=now, timeout=destination.timeout)
 
 
 def set_status(ctx, subscription_id: str, status: str, *, error: str | None = None) -> None:
@@ -301,10 +318,13 @@ def on_delivered(ctx, *, entry, **_) -> None:
     subscription_id = _subscription_of(entry)
     if subscription_id is None:
         return
-    row = ctx.session.execute(select(STATE.c.status).where(STATE.c.id == subscription_id)).first()
+    row = ctx.session.execute(select(STATE.c.status, STATE.c.failures).where(STATE.c.id == subscription_id)).first()
     if row is None:
         return
-    ctx.session.execute(update(STATE).where(STATE.c.id == subscription_id).values(failures=0))
+    # Written only when there is something to reset: the notifier's pass holds the row (it numbers
+    # the subscription's events), and an unconditional write would wait for that pass each time.
+    if row.failures:
+        ctx.session.execute(update(STATE).where(STATE.c.id == subscription_id).values(failures=0))
     if row.status in ("requested", "error"):
         set_status(ctx, subscription_id, "active")
 

@@ -12,7 +12,7 @@ from adapter.subscriptions.models import SubscriptionState
 from adapter.subscriptions.notifier import notify_once
 from tests.helpers import FHIR_JSON, bearer, search
 from tests.integration.delivery_helpers import rows, worker
-from tests.integration.messaging_helpers import ALFA, KOMMUN_A, KOMMUN_B, MARIA, message, send
+from tests.integration.messaging_helpers import ALFA, KOMMUN_A, KOMMUN_B, MARIA, items, message, send
 
 HOOK = "https://receiver.example.test/hook"
 SECRET = "Bearer receiver-secret-123"
@@ -77,6 +77,15 @@ def test_a_subscription_is_handshaken_then_active_and_its_header_is_never_served
     assert all(SECRET not in row.payload for row in rows(app))  # the outbox (operators read dead letters) has none
 
 
+def test_a_subscription_asking_for_a_shorter_timeout_is_notified_with_it(client, inbox, app, receiver):
+    resource = subscription(inbox.shared(KOMMUN_B))
+    resource["channel"]["extension"].append({"url": backport.TIMEOUT, "valueUnsignedInt": 3})
+    assert client.post("/fhir/Subscription", json=resource, headers=FHIR_JSON).status_code == 201
+    worker(app).run_once()
+    connect, read = receiver.calls[0].request.req_kwargs["timeout"]
+    assert read == 3 and connect == app.extensions["mc"].config.outbound_connect_timeout
+
+
 def test_events_are_numbered_consecutively_in_feed_order_and_pushed(client, inbox, app, receiver):
     created = _subscribe(client, inbox, content="full-resource")
     worker(app).run_once()
@@ -108,6 +117,22 @@ def test_missed_events_are_recovered_with_events(client, inbox, app, receiver):
     bundle = answer.get_json()
     assert _status(bundle)["type"]["valueCode"] == "query-event" and _event_numbers(bundle) == [2, 3]
     assert [e["fullUrl"].rsplit("/", 2)[1] for e in bundle["entry"][1:]] == ["Task", "Task"]
+
+
+def test_each_event_carries_the_task_as_its_change_left_it(client, inbox, app, receiver):
+    created = _subscribe(client, inbox, content="full-resource")
+    _message_to_b(client, inbox)
+    notify_once(app.extensions["mc"])
+    [task] = items(client, inbox.shared(KOMMUN_B))
+    opened = client.patch(f"/fhir/Task/{task['id']}", json=[{"op": "replace", "path": "/status", "value": "in-progress"}],
+                          headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"1"'})
+    assert opened.status_code == 200, opened.get_json()
+    notify_once(app.extensions["mc"])
+    bundle = client.get(f"/fhir/Subscription/{created['id']}/$events?eventsSinceNumber=1&eventsUntilNumber=2").get_json()
+    assert _event_numbers(bundle) == [1, 2]
+    tasks = [e["resource"] for e in bundle["entry"][1:]]
+    assert [(t["id"], t["meta"]["versionId"], t["status"]) for t in tasks] == [
+        (task["id"], "1", task["status"]), (task["id"], "2", "in-progress")]
 
 
 def test_only_the_inbox_filtered_and_its_codes_make_events(client, inbox, app, receiver):

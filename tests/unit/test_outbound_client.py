@@ -2,6 +2,7 @@
 
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -42,6 +43,8 @@ def test_an_allowed_host_may_be_local_and_plain_http():
 class _Receiver(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 (http.server's naming)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/slow":
+            time.sleep(1.5)
         self.send_response(201)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -70,6 +73,20 @@ def test_a_name_that_resolves_to_loopback_is_refused_on_the_connected_socket(loc
 def test_an_allowed_local_receiver_is_reached(local_receiver):
     client = OutboundClient(OutboundSettings(allowed_hosts=frozenset({"127.0.0.1"})))
     assert post_json(client, f"http://127.0.0.1:{local_receiver}/fhir/Communication", body=b"{}", headers={}, now=NOW).outcome == DELIVERED
+
+
+def test_a_receiver_slower_than_its_own_timeout_is_a_transient_timeout(local_receiver):
+    client = OutboundClient(OutboundSettings(allowed_hosts=frozenset({"127.0.0.1"})))
+    began = time.monotonic()
+    attempted = post_json(client, f"http://127.0.0.1:{local_receiver}/slow", body=b"{}", headers={}, now=NOW, timeout=0.3)
+    assert attempted.outcome == TRANSIENT and attempted.reason == "timeout"
+    assert time.monotonic() - began < 1.2
+
+
+def test_a_receiver_cannot_ask_for_more_than_the_configured_timeout(local_receiver):
+    client = OutboundClient(OutboundSettings(allowed_hosts=frozenset({"127.0.0.1"}), read_timeout=0.3))
+    attempted = post_json(client, f"http://127.0.0.1:{local_receiver}/slow", body=b"{}", headers={}, now=NOW, timeout=60)
+    assert attempted.outcome == TRANSIENT and attempted.reason == "timeout"
 
 
 def test_a_closed_port_is_a_transient_connection_failure():
