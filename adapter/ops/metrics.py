@@ -83,6 +83,9 @@ class DatabaseCollector:
                                     "Age of the oldest open writing transaction: how far polls lag commits")
         jobs = GaugeMetricFamily("mc_periodic_job_last_success_timestamp_seconds", "Last successful run", labels=["job"])
         routine = GaugeMetricFamily("mc_routine_expired", "1 when the routine the flow rules implement is past its validity")
+        subscriptions = GaugeMetricFamily("mc_subscriptions", "Subscriptions by status", labels=["status"])
+        unsent = GaugeMetricFamily("mc_subscription_events_unsent",
+                                   "Events numbered but not yet queued as a notification (active and error subscriptions)")
         now = self.app.clock()
         with self.app.engine.connect() as connection:
             for wanted in BACKLOG_STATES:
@@ -97,9 +100,23 @@ class DatabaseCollector:
             table = PeriodicJobState.__table__
             for name, success in connection.execute(select(table.c.name, table.c.last_success)):
                 jobs.add_metric([name], as_utc(success).timestamp() if success else 0.0)
+            _subscription_gauges(connection, subscriptions, unsent)
         report = self.app.registry.status_reports.get("routine")
         routine.add_metric([], 1.0 if report and report(now).get("expired") else 0.0)
-        yield from (backlog, oldest, dead, horizon, jobs, routine)
+        yield from (backlog, oldest, dead, horizon, jobs, routine, subscriptions, unsent)
+
+
+def _subscription_gauges(connection, subscriptions, unsent) -> None:
+    """Subscriptions by status, and the events waiting to be queued (one row per subscription: a small table)."""
+    from adapter.subscriptions.models import SubscriptionState
+
+    table = SubscriptionState.__table__
+    counts = dict(connection.execute(select(table.c.status, func.count()).group_by(table.c.status)).all())
+    for status in ("requested", "active", "error", "off"):
+        subscriptions.add_metric([status], counts.get(status, 0))
+    waiting = connection.execute(select(func.coalesce(func.sum(table.c.events - table.c.queued), 0))
+                                 .where(table.c.status.in_(("active", "error")))).scalar()
+    unsent.add_metric([], float(waiting))
 
 
 def _horizon_lag(connection) -> float:

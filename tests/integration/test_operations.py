@@ -67,6 +67,7 @@ def test_metrics_count_requests_messages_routed_and_refusals_by_rule(app, client
     assert _sample(after, "mc_http_requests_total", route="/fhir/<resource_type>", method="POST", status="201") >= 1
     assert _sample(after, "mc_routine_expired") == 1.0
     assert "mc_outbox_oldest_waiting_age_seconds" in after and "mc_feed_horizon_lag_seconds" in after
+    assert _sample(after, "mc_subscriptions", status="active") == 0 and "mc_subscription_events_unsent 0.0" in after
 
 
 def test_a_request_id_is_taken_from_the_caller_or_made_and_echoed(app):
