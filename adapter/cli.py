@@ -86,7 +86,7 @@ def serve(host: str, port: int, workers: int | None, sandbox: bool, no_worker: b
     click.echo(f"mc-adapter on {config.fhir_base_url} (database {config.database_url.split('://')[0]}"
                f"{', sandbox' if config.sandbox else ''})", err=True)
     # On the embedded default the sandbox delivers too; PostgreSQL deployments run `mc-adapter worker`.
-    AdapterServer(config, host=host, port=port, workers=config.workers,
+    AdapterServer(config, host=host, port=port, workers=config.workers, threads=config.threads,
                   delivery_worker=config.is_sqlite and not no_worker).run()
 
 

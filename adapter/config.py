@@ -34,6 +34,9 @@ class Config:
     sandbox: bool = False
     secret_key: str | None = None
     workers: int = 2
+    # Request threads per worker: a request mostly waits for the database, so a worker keeps
+    # several in flight (MC_THREADS); each holds at most one pooled connection.
+    threads: int = 4
     bench_endpoints: bool = False  # `POST /bench/baseline`, for the benchmark only
     oidc_issuers: tuple = ()  # trusted OpenID Connect issuers for user tokens (MC_OIDC_ISSUERS, a JSON list)
     timezone: str = "Europe/Stockholm"
@@ -101,6 +104,7 @@ class Config:
             ("default_page_size", "MC_DEFAULT_PAGE_SIZE"),
             ("max_page_size", "MC_MAX_PAGE_SIZE"),
             ("workers", "MC_WORKERS"),
+            ("threads", "MC_THREADS"),
         ):
             if key in env:
                 kwargs[name] = int(env[key])

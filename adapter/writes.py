@@ -121,19 +121,25 @@ def _json_value(value):
 
 
 def _flush_postgresql(connection: Connection, groups) -> None:
-    quote = connection.dialect.identifier_preparer.quote
-    inserts, params = [], {}
-    for position, (table, columns, computed, rows) in enumerate(groups):
+    shape = tuple((table.name, columns, computed) for table, columns, computed, _rows in groups)
+    params = {f"p{position}": json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+              for position, (_table, _columns, _computed, rows) in enumerate(groups)}
+    connection.execute(_shaped_statement(shape, connection.dialect.identifier_preparer.quote), params)
+
+
+@lru_cache(maxsize=1024)
+def _shaped_statement(shape: tuple, quote) -> TextClause:
+    """The statement for one shape (which tables and columns are queued together), built once: few occur."""
+    inserts = []
+    for position, (table, columns, computed) in enumerate(shape):
         targets = ", ".join([quote(c) for c in columns] + [quote(c) for c, _ in computed])
         values = ", ".join([quote(c) for c in columns] + [expression for _, expression in computed])
-        inserts.append(f"INSERT INTO {quote(table.name)} ({targets}) SELECT {values} "
-                       f"FROM json_populate_recordset(NULL::{quote(table.name)}, CAST(:p{position} AS json))")
-        params[f"p{position}"] = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+        inserts.append(f"INSERT INTO {quote(table)} ({targets}) SELECT {values} "
+                       f"FROM json_populate_recordset(NULL::{quote(table)}, CAST(:p{position} AS json))")
     if len(inserts) == 1:
-        sql = inserts[0]
-    else:  # each insert a data-modifying CTE: all run, exactly once, in one statement
-        sql = "WITH " + ", ".join(f"w{i} AS ({insert})" for i, insert in enumerate(inserts)) + " SELECT 1"
-    connection.execute(_statement(sql), params)
+        return _statement(inserts[0])
+    # each insert a data-modifying CTE: all run, exactly once, in one statement
+    return _statement("WITH " + ", ".join(f"w{i} AS ({insert})" for i, insert in enumerate(inserts)) + " SELECT 1")
 
 
 @lru_cache(maxsize=1024)

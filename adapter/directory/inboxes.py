@@ -11,6 +11,7 @@ from adapter.errors import Issue, UnprocessableResource
 
 INBOX_TYPES = ("Practitioner", "HealthcareService")
 _CACHE = "mc_inboxes"
+_MEMBERS = "mc_memberships_read_ahead"
 # Built once: a statement built per call costs more Python than its database round trip.
 _ENTRIES = select(InboxEntry.__table__).where(InboxEntry.__table__.c.reference.in_(bindparam("references", expanding=True)))
 _MEMBER = select(InboxMember.__table__.c.inbox).where(
@@ -113,7 +114,17 @@ def resolve_inbox(ctx, reference, *, expression: str) -> Inbox:
     return found
 
 
+def remember_membership(session, *, inbox: str, practitioner_id: str, member: bool) -> None:
+    """A membership read ahead (with other reads, in one statement): the next `is_member` for it uses it."""
+    session.info.setdefault(_MEMBERS, {})[(inbox, practitioner_id)] = member
+
+
 def is_member(ctx, *, practitioner_id: str, inbox: Inbox) -> bool:
     """True when the user has an active role listing the shared inbox (PractitionerRole.healthcareService)."""
+    # A membership read ahead is used once: a later check in the transaction (after a role
+    # changed in a transaction Bundle, say) reads the table again.
+    read = ctx.session.info.get(_MEMBERS, {}).pop((inbox.reference, practitioner_id), None)
+    if read is not None:
+        return read
     return ctx.session.connection().execute(
         _MEMBER, {"inbox": inbox.reference, "practitioner_id": practitioner_id}).first() is not None

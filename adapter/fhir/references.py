@@ -90,6 +90,9 @@ def resolve_references(ctx, resource: dict, *, pending: set[str] = frozenset()) 
     _walk(resource, resource["resourceType"], visit)
     if literal:
         named = [f"{target_type}/{i}" for target_type, wanted in literal.items() for i, _ in wanted]
+        own = ctx.registry.resource(resource["resourceType"])
+        if own is not None and own.read_ahead is not None:
+            own.read_ahead(ctx, resource, named)
         for prefetch in ctx.registry.reference_prefetchers:
             prefetch(ctx, named)
     for target_type, wanted in literal.items():

@@ -53,6 +53,10 @@ class ResourceDefinition:
     # False when the domain indexes the type itself (Task: `inbox_item`), to spare every write
     # the generic index rows no search reads.
     generic_index: bool = True
+    # (ctx, resource, references) -> None: the reads a write of this type will need, made ahead
+    # and together (one round trip) before its references are checked; they fill the caches the
+    # later checks read (messaging: a message's inboxes, membership and duplicate key).
+    read_ahead: Callable | None = None
     # (ctx, ids) -> set of the ids that exist: a cheaper existence check for references than
     # loading the resources (the directory answers from its read model).
     exists_many: Callable | None = None

@@ -8,7 +8,7 @@ from functools import partial
 from adapter.auth import visibility
 from adapter.fhir.registry import PeriodicJob, Registry, ResourceDefinition, SearchParam
 from adapter.directory.inboxes import resolve_inbox
-from adapter.messaging import delivery, exchange, parties, service
+from adapter.messaging import delivery, exchange, parties, read_ahead, service
 from adapter.messaging.policy import FlowPolicy, Routine
 
 R4 = "http://hl7.org/fhir/SearchParameter"
@@ -81,5 +81,6 @@ def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
         search_params={p.name: p for p in params},
         interactions=("create", "read", "vread", "search-type", "history-instance"),
         create_handler=partial(service.send, policy=policy),
+        read_ahead=partial(read_ahead.read_ahead, message_key=service.message_key),
         visibility=_visibility,
     ))

@@ -22,6 +22,7 @@ from adapter.mappings import code_system_url, codes, extension_url, table
 from adapter.directory.inboxes import Inbox, is_member, load_inboxes, resolve_inbox
 from adapter.messaging import delivery, exchange, parties
 from adapter.messaging.models import JournalForward, Message
+from adapter.messaging.read_ahead import original_read_ahead
 from adapter.messaging.policy import FlowPolicy
 from adapter.writes import insert_later
 
@@ -75,7 +76,8 @@ def _set_flag(resource: dict, name: str) -> None:
 KEY_LENGTH = 255  # the duplicate key's columns (message.system, message.value)
 
 
-def _message_key(resource: dict) -> tuple[str, str, str] | None:
+def message_key(resource: dict) -> tuple[str, str, str] | None:
+    """The duplicate key of a message: (sender, identifier system, value), or None when it has none."""
     sender = (resource.get("sender") or {}).get("reference")
     for position, ident in enumerate(resource.get("identifier", [])):
         if ident.get("system") and ident.get("value") and sender:
@@ -93,19 +95,21 @@ _BY_KEY = select(Message.__table__.c.communication_id, Message.__table__.c.conte
 
 def find_original(ctx, resource: dict) -> Stored | None:
     """A retry of a stored message: the original (200). The same key with other content: 409."""
-    key = _message_key(resource)
+    key = message_key(resource)
     if key is None:
         return None
-    row = ctx.session.connection().execute(
-        _BY_KEY, {"sender": key[0], "system": key[1], "value": key[2]}).first()
+    read, row = original_read_ahead(ctx.session, key)
+    if not read:
+        found = ctx.session.connection().execute(_BY_KEY, {"sender": key[0], "system": key[1], "value": key[2]}).first()
+        row = found._asdict() if found is not None else None
     if row is None:
         return None
-    if row.content_hash != content_hash(resource):
+    if row["content_hash"] != content_hash(resource):
         raise Conflict.simple(
             f"{key[0]} already sent a message with identifier {key[1]}|{key[2]} and other content",
             expression="Communication.identifier",
         )
-    return store.load_current(ctx.session, resource_type="Communication", resource_id=row.communication_id)
+    return store.load_current(ctx.session, resource_type="Communication", resource_id=row["communication_id"])
 
 
 def _authorize_sender(ctx, sender: Inbox, sent_by: str | None) -> None:
@@ -215,7 +219,7 @@ def plan(ctx, resource: dict, policy: FlowPolicy) -> Route:
     what), the pure policy decides on it, and only then is anything written.
     """
     # Status, identifier, sender and category cardinality are the mc-communication profile's (fhir/profiles.py).
-    if _message_key(resource) is None:
+    if message_key(resource) is None:
         raise _fail("identifier (the sending system's id for the message) and sender are required",
                     "Communication.identifier", "required")
     category = _category(resource)
@@ -255,7 +259,7 @@ def send(ctx, *, resource: dict, resource_id: str | None = None, policy: FlowPol
     resource.setdefault("sent", store.instant(ctx.clock()))
     definition = ctx.registry.resource("Communication")
     stored = service.write(ctx, definition=definition, resource=resource, resource_id=resource_id or service.new_id(), previous=None)
-    sender_ref, system, value = _message_key(resource)
+    sender_ref, system, value = message_key(resource)
     flagged = _flag(resource, "save-to-journal")
     connection = ctx.session.connection()
     insert_later(connection, Message.__table__, [dict(
