@@ -20,6 +20,7 @@ from adapter.messaging.registration import register as register_messaging
 from adapter.partner.registration import register as register_partner
 from adapter.results.registration import register as register_results
 from adapter.subscriptions.registration import register as register_subscriptions
+from adapter.followup.registration import register as register_followup
 from adapter.fhir.registry import Registry
 from adapter.fhir.store import install_cache_reset
 from adapter.fhir.validation import BaseDefinitions, ResourceValidator
@@ -43,6 +44,7 @@ def build_registry(config: Config | None = None) -> Registry:
     register_results(registry)
     register_partner(registry)
     register_subscriptions(registry)
+    register_followup(registry)
     register_audit(registry)
     register_conformance(registry)
     register_ops(registry)
@@ -62,6 +64,7 @@ def _add_admin_api(app: Flask) -> None:
 
     from adapter import __version__
     from adapter.delivery.views import blueprint as outbox
+    from adapter.followup.views import blueprint as followup
     from adapter.proxies.views import blueprint as proxies
     from adapter.proxies.views import memberships
 
@@ -71,6 +74,7 @@ def _add_admin_api(app: Flask) -> None:
     api.register_blueprint(proxies)
     api.register_blueprint(memberships)
     api.register_blueprint(outbox)
+    api.register_blueprint(followup)
 
 
 def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = utcnow) -> Flask:

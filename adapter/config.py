@@ -54,6 +54,12 @@ class Config:
     delivery_threads: int = 4
     delivery_batch: int = 4  # small claims: a row waits for at most three deliveries before it
     subscription_notify_seconds: float = 0.2  # MC_SUBSCRIPTION_NOTIFY_SECONDS: the notifier's pause between passes
+    # Follow-up (adapter/followup): the settings mappings/watch_requirements.csv and followup_frames.csv
+    # name in their `setting` column; None keeps the table's value.
+    samverkan_watches_per_day: int | None = None
+    function_watches_per_day: int | None = None
+    followup_consult_days: int | None = None
+    followup_result_days: int | None = None
     metrics_token: str | None = None  # MC_METRICS_TOKEN: the bearer token `GET /metrics` needs (open in sandbox mode)
     graceful_timeout: int = 30  # MC_GRACEFUL_TIMEOUT: seconds SIGTERM gives in-flight requests and deliveries
     # The Millennium connector (MC_MILLENNIUM_*, adapter/millennium); None: nothing goes upstream.
@@ -105,6 +111,10 @@ class Config:
             ("max_page_size", "MC_MAX_PAGE_SIZE"),
             ("workers", "MC_WORKERS"),
             ("threads", "MC_THREADS"),
+            ("samverkan_watches_per_day", "MC_SAMVERKAN_WATCHES_PER_DAY"),
+            ("function_watches_per_day", "MC_FUNCTION_WATCHES_PER_DAY"),
+            ("followup_consult_days", "MC_FOLLOWUP_CONSULT_DAYS"),
+            ("followup_result_days", "MC_FOLLOWUP_RESULT_DAYS"),
         ):
             if key in env:
                 kwargs[name] = int(env[key])

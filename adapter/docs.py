@@ -42,6 +42,9 @@ RENDERERS = {
     "millennium_priorities": lambda: _markdown(table("millennium_priorities"), ["priority", "millennium_priority", "rule", "note"]),
     "millennium_inbound": lambda: _markdown(table("millennium_inbound"), ["millennium_category", "answers", "category", "rule", "note"]),
     "category_items": lambda: _markdown(table("category_items"), ["category", "item_kind", "system_category", "rule", "note"]),
+    "opening_hours": lambda: _markdown(table("opening_hours"), ["unit", "weekdays", "opens", "closes", "rule", "note"]),
+    "watch_requirements": lambda: _markdown(table("watch_requirements"), ["inbox_kind", "watches_per_day", "setting", "rule", "note"]),
+    "followup_frames": lambda: _markdown(table("followup_frames"), ["item_kind", "days", "setting", "rule", "note"]),
 }
 
 

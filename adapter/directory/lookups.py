@@ -74,6 +74,22 @@ def active_roles_of_many(session, *, practitioner_ids: list[str]) -> dict[str, l
     return found
 
 
+def practitioners_at(session, *, organization_ids: list[str]) -> set[str]:
+    """Ids of the users with an active assignment at any of the organisations (two indexed queries)."""
+    if not organization_ids:
+        return set()
+    role_ids = session.execute(select(ReferenceIndex.resource_id).where(
+        ReferenceIndex.resource_type == "PractitionerRole", ReferenceIndex.param == "organization",
+        ReferenceIndex.target_type == "Organization", ReferenceIndex.target_id.in_(sorted(organization_ids)))).scalars().all()
+    found = set()
+    for stored in store.load_many(session, resource_type="PractitionerRole", ids=sorted(set(role_ids))).values():
+        if _active_role(stored) is not None:
+            practitioner = shapes.reference_id(stored.as_dict().get("practitioner"), "Practitioner")
+            if practitioner:
+                found.add(practitioner)
+    return found
+
+
 def _active_role(stored: Stored | None) -> RoleInfo | None:
     """The assignment a stored PractitionerRole is, if it is active and has a role code."""
     if stored is None:

@@ -39,6 +39,8 @@ class InboxEntry(Base):
         Index("ix_inbox_directory_organization", "organization_hsa_id"),
         # Inbound: a Millennium sender or Group back to its inbox; the poller's list of mirrored Groups.
         Index("ix_inbox_directory_millennium", "millennium"),
+        # Follow-up: the shared inboxes of the units a chef follows up (adapter/followup).
+        Index("ix_inbox_directory_unit", "organization_id"),
     )
 
 

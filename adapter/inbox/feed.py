@@ -30,6 +30,7 @@ from sqlalchemy import BigInteger, Text, and_, cast, func, or_, select, text, tu
 from adapter.errors import Issue, MalformedRequest
 from adapter.auth import visibility
 from adapter.directory import shapes
+from adapter.directory.inboxes import load_inboxes
 from adapter.fhir import bundles, dates
 from adapter.fhir.models import ResourceRow
 from adapter.fhir.search import (
@@ -102,6 +103,27 @@ def projection(task: dict) -> dict:
     }
 
 
+def _handling_times(ctx, task: dict, previous: dict, at: datetime) -> dict:
+    """When the item was first opened and when it was done, and whether a proxy did it (follow-up, MC-R47)."""
+    items = InboxItem.__table__
+    values: dict = {}
+    if previous["status"] == "requested" and task["status"] != "requested":
+        values["opened_at"] = func.coalesce(items.c.opened_at, at)
+    if task["status"] == "completed" and previous["status"] != "completed":
+        values.update(done_at=at, done_by_proxy=_by_proxy(ctx, task["owner"]["reference"]))
+    elif task["status"] != "completed" and previous["status"] == "completed":
+        values.update(done_at=None, done_by_proxy=None)
+    return values
+
+
+def _by_proxy(ctx, owner: str) -> bool:
+    """The caller handles a personal inbox as its owner's proxy (MC-R45)."""
+    if not owner.startswith("Practitioner/") or ctx.caller.kind != "user":
+        return False
+    inbox = load_inboxes(ctx, [owner]).get(owner)
+    return inbox is not None and visibility.relation(ctx, inbox) == "active-proxy"
+
+
 def project_item(ctx, task: dict, previous: dict | None) -> None:
     """After a Task is stored: its inbox row, at a new feed position (Task `after_write`)."""
     if previous is None:
@@ -109,8 +131,10 @@ def project_item(ctx, task: dict, previous: dict | None) -> None:
         return
     [(xid, pos)] = next_positions(ctx.session)
     items = InboxItem.__table__
+    row = projection(task)
     ctx.session.connection().execute(
-        items.update().where(items.c.task_id == task["id"]).values(**projection(task), feed_xid=xid, feed_pos=pos)
+        items.update().where(items.c.task_id == task["id"]).values(
+            **row, **_handling_times(ctx, task, previous, row["last_updated"]), feed_xid=xid, feed_pos=pos)
     )
 
 
@@ -121,13 +145,20 @@ _POSITION_SQL = {"feed_xid": "pg_current_xact_id()::text::bigint", "feed_pos": "
 def project_new_items(ctx, tasks: list[dict]) -> None:
     """The inbox rows of new Tasks, sent with the transaction's other inserts (Task `after_write_many`)."""
     connection = ctx.session.connection()
-    rows = [{**projection(task), "task_id": task["id"]} for task in tasks]
+    rows = [_new_row(task) for task in tasks]
     if connection.dialect.name == "postgresql":
         insert_later(connection, InboxItem.__table__, rows, computed=_POSITION_SQL)
         return
     for row, (xid, pos) in zip(rows, next_positions(ctx.session, len(tasks))):
         row.update(feed_xid=xid, feed_pos=pos)
     insert_later(connection, InboxItem.__table__, rows)
+
+
+def _new_row(task: dict) -> dict:
+    row = {**projection(task), "task_id": task["id"]}
+    row.update(created_at=row["last_updated"], opened_at=row["last_updated"] if task["status"] != "requested" else None,
+               done_at=row["last_updated"] if task["status"] == "completed" else None, done_by_proxy=False)
+    return row
 
 
 @dataclass
@@ -333,5 +364,6 @@ def search_tasks(ctx, *, params: list[tuple[str, str]], strict: bool, cursors: C
         free = query.total != "none" and query.after == (0, 0)  # when a visible empty inbox gives its total
         empty = FeedPage([], query.after, False, total=0 if query.wants_count or free else None)
         return feed_bundle(ctx, query, empty, cursors), []
+    ctx.registry.emit(ctx, "inbox-watched", inbox=query.owner)  # follow-up (MC-R34 to MC-R36)
     page = run_feed(ctx, query)
     return feed_bundle(ctx, query, page, cursors), page.items + page.included

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapter.db import Base
@@ -33,6 +33,12 @@ class InboxItem(Base):
     last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     feed_xid: Mapped[int] = mapped_column(BigInteger, nullable=False)
     feed_pos: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Follow-up (MC-R47, adapter/followup): when the item arrived, was first opened and was done,
+    # and whether a proxy did it (MC-R45). None on items projected before migration 0018.
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by_proxy: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("ix_inbox_item_feed", "owner", "feed_xid", "feed_pos"),
@@ -40,6 +46,9 @@ class InboxItem(Base):
         Index("ix_inbox_item_focus", "focus"),
         # The whole feed in commit order: what the subscription notifier reads (adapter/subscriptions).
         Index("ix_inbox_item_feed_all", "feed_xid", "feed_pos"),
+        # Follow-up: an inbox's open items (by age), and those done in a period.
+        Index("ix_inbox_item_owner_status", "owner", "status"),
+        Index("ix_inbox_item_owner_done", "owner", "done_at"),
     )
 
 

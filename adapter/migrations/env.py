@@ -18,6 +18,7 @@ from adapter.partner import models as partner_models  # noqa: F401
 from adapter.ops import models as ops_models  # noqa: F401
 from adapter.millennium import models as millennium_models  # noqa: F401
 from adapter.subscriptions import models as subscription_models  # noqa: F401
+from adapter.followup import models as followup_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -128,3 +128,34 @@ def test_every_inbound_millennium_category_reads_as_a_message_category_for_each_
     for row in rows:
         assert row["category"] in codes("message-category") and row["rule"] in codes("rule"), row
         assert row["millennium_category"] in sent, row  # what we read is what we would send
+
+
+def test_every_inbox_kind_has_one_watch_requirement_citing_its_rule():
+    rows = {r["inbox_kind"]: r for r in table("watch_requirements")}
+    assert sorted(rows) == sorted(codes("inbox-kind") | {"personal"})
+    assert {kind: row["rule"] for kind, row in rows.items()} == {
+        "personal": "MC-R24", "unit-meddelande": "MC-R34", "unit-samverkan": "MC-R35", "function": "MC-R36"}
+    assert all(int(row["watches_per_day"]) >= 1 for row in rows.values())
+
+
+def test_follow_up_frames_name_item_kinds_and_their_settings_are_configurable():
+    from adapter.config import Config
+
+    rows = table("followup_frames") + table("watch_requirements")
+    for row in table("followup_frames"):
+        assert row["item_kind"] in codes("item-kind") and RULE.match(row["rule"])
+    for row in rows:
+        if row["setting"]:
+            assert hasattr(Config(), row["setting"].removeprefix("MC_").lower()), row
+    deadlines = {r["item_kind"]: r["days"] for r in table("item_deadlines")}
+    assert {r["item_kind"]: r["days"] for r in table("followup_frames") if r["item_kind"] in deadlines} == deadlines
+
+
+def test_the_opening_hours_have_a_regional_default_citing_mc_r34():
+    [default] = [r for r in table("opening_hours") if not r["unit"]]
+    assert default["rule"] == "MC-R34" and default["weekdays"] == "mon tue wed thu fri"
+
+
+def test_roles_that_follow_up_reach_below_their_organisation_or_everywhere():
+    follows = {r["code"]: r["follows_up"] for r in table("roles") if r["follows_up"]}
+    assert follows == {"verksamhetschef": "below", "enhetschef": "below", "forvaltning": "all"}

@@ -1,0 +1,1 @@
+"""Follow-up (MC-R47): watches of shared inboxes within opening hours, open and overdue items, handling times."""

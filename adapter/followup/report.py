@@ -1,0 +1,183 @@
+"""The follow-up figures of shared inboxes for a period (MC-R47): watches, open and overdue items, handling.
+
+Items are counted in SQL, one grouped query per figure over the inboxes in scope (the indexes
+`ix_inbox_item_owner_status` and `ix_inbox_item_owner_done`). Watches are read by the primary
+key's range (inbox, window) and placed in the day's parts here, since a day's opening hours
+depend on its date (summer time, holidays). Nothing names a patient, a message or a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+
+from sqlalchemy import and_, case, func, or_, select
+
+from adapter.db import as_utc
+from adapter.followup import calendar
+from adapter.followup.models import InboxWatch
+from adapter.inbox.models import InboxItem
+from adapter.mappings import table
+
+ITEM = InboxItem.__table__
+WATCH = InboxWatch.__table__
+MAX_DAYS = 92
+AGE_BUCKETS = (("under_1_day", 0, 1), ("1_to_3_days", 1, 3), ("3_to_7_days", 3, 7), ("7_to_14_days", 7, 14),
+               ("over_14_days", 14, None))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Watches required per inbox kind, time frames per item kind (days), opening hours per unit."""
+
+    watches_per_day: dict[str, int]
+    frames_days: dict[str, int]
+    hours: dict[str, calendar.Hours]
+
+    def hours_of(self, unit_hsa_id: str | None) -> calendar.Hours:
+        return self.hours.get(unit_hsa_id or "", self.hours[""])
+
+
+def _configured(row: dict, config, column: str) -> int:
+    """The row's value, or the setting it names (MC_X_Y -> config.x_y) when configured."""
+    setting = (row.get("setting") or "").strip()
+    value = getattr(config, setting.removeprefix("MC_").lower(), None) if setting else None
+    return int(value if value is not None else row[column])
+
+
+def settings_from(config) -> Settings:
+    """The tables, with the settings the deployment overrides."""
+    return Settings(
+        watches_per_day={r["inbox_kind"]: _configured(r, config, "watches_per_day") for r in table("watch_requirements")},
+        frames_days={r["item_kind"]: _configured(r, config, "days") for r in table("followup_frames")},
+        hours=_hours(),
+    )
+
+
+@cache
+def _hours() -> dict[str, calendar.Hours]:
+    return calendar.hours_from_rows(table("opening_hours"))
+
+
+def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
+    """The figures of `inboxes` for the local days `start`..`end` (both included)."""
+    now = ctx.clock()
+    days = calendar.local_days(start, end)
+    references = [i.reference for i in inboxes]
+    first = datetime.combine(start, datetime.min.time(), calendar.STOCKHOLM)
+    last = datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM)
+    watches = _watches(ctx.session, references, first, last)
+    open_items = _open_items(ctx.session, references, now=now, frames=settings.frames_days)
+    done = _done(ctx.session, references, first, last)
+    figures = []
+    for inbox in inboxes:
+        required = settings.watches_per_day.get(inbox.kind, 1)
+        hours = settings.hours_of(inbox.organization_hsa_id)
+        per_day = [_day(day, hours, required, watches.get(inbox.reference, []), done.get(inbox.reference, []))
+                   for day in days]
+        open_days = [d for d in per_day if d["open"]]
+        figures.append({
+            "inbox": inbox.reference, "unit_hsa_id": inbox.organization_hsa_id, "inbox_kind": inbox.kind,
+            "watches_per_day": required, "days": per_day,
+            "compliance": {"open_days": len(open_days), "compliant_days": sum(d["compliant"] for d in open_days),
+                           "ratio": round(sum(d["compliant"] for d in open_days) / len(open_days), 3) if open_days else None},
+            **open_items.get(inbox.reference, _no_open_items()),
+            "handled": _handled(done.get(inbox.reference, [])),
+        })
+    return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "generated": now.isoformat(), "rule": "MC-R47",
+            "settings": {"watches_per_day": settings.watches_per_day, "frames_days": settings.frames_days},
+            "inboxes": figures}
+
+
+def _day(day: date, hours, required: int, windows: list[datetime], done_rows: list) -> dict:
+    parts = calendar.watch_parts(day, hours, required)
+    watched = sum(any(part.start <= w < part.end for w in windows) for part in parts)
+    finished = [r for r in done_rows if calendar.local_date(r["done_at"]) == day]
+    return {"date": day.isoformat(), "open": bool(parts), "required": len(parts), "watched": watched,
+            "compliant": bool(parts) and watched == len(parts), "done": len(finished),
+            "done_by_proxy": sum(1 for r in finished if r["by_proxy"])}
+
+
+def _watches(session, references: list[str], first: datetime, last: datetime) -> dict[str, list[datetime]]:
+    if not references:
+        return {}
+    rows = session.execute(select(WATCH.c.inbox, WATCH.c.window_start).where(
+        WATCH.c.inbox.in_(references), WATCH.c.window_start >= first, WATCH.c.window_start < last)).all()
+    found: dict[str, list[datetime]] = {}
+    for inbox, window in rows:
+        found.setdefault(inbox, []).append(as_utc(window))
+    return found
+
+
+def _no_open_items() -> dict:
+    return {"open_items": {"total": 0, "by_age": {name: 0 for name, _, _ in AGE_BUCKETS}},
+            "overdue": {"past_due": 0, **{f"{kind}_over_frame": 0 for kind in ("fk-question", "consult", "result")}}}
+
+
+def _open_items(session, references: list[str], *, now: datetime, frames: dict[str, int]) -> dict[str, dict]:
+    """Open items by age and the overdue ones, per inbox, in one grouped query."""
+    if not references:
+        return {}
+    arrived = func.coalesce(ITEM.c.created_at, ITEM.c.last_updated)
+    ages = []
+    for name, low, high in AGE_BUCKETS:
+        condition = arrived <= now - timedelta(days=low)
+        if high is not None:
+            condition = and_(condition, arrived > now - timedelta(days=high))
+        ages.append(func.sum(case((condition, 1), else_=0)).label(name))
+    overdue = [func.sum(case((and_(ITEM.c.due.is_not(None), ITEM.c.due < now), 1), else_=0)).label("past_due")]
+    for kind in ("fk-question", "consult", "result"):
+        limit = now - timedelta(days=frames.get(kind, 14))
+        overdue.append(func.sum(case((and_(ITEM.c.kind == kind, arrived < limit), 1), else_=0))
+                       .label(kind.replace("-", "_") + "_over_frame"))
+    rows = session.execute(
+        select(ITEM.c.owner, func.count().label("total"), *ages, *overdue)
+        .where(ITEM.c.owner.in_(references), ITEM.c.status != "completed", ITEM.c.trashed_at.is_(None))
+        .group_by(ITEM.c.owner)).all()
+    return {row.owner: {
+        "open_items": {"total": row.total, "by_age": {name: int(getattr(row, name) or 0) for name, _, _ in AGE_BUCKETS}},
+        "overdue": {"past_due": int(row.past_due or 0),
+                    **{f"{kind}_over_frame": int(getattr(row, kind.replace('-', '_') + '_over_frame') or 0)
+                       for kind in ("fk-question", "consult", "result")}},
+    } for row in rows}
+
+
+def _done(session, references: list[str], first: datetime, last: datetime) -> dict[str, list[dict]]:
+    """Items done in the period, per inbox: their arrival, opening and done instants, and whether a proxy did it."""
+    if not references:
+        return {}
+    rows = session.execute(select(ITEM.c.owner, ITEM.c.created_at, ITEM.c.opened_at, ITEM.c.done_at, ITEM.c.done_by_proxy)
+                           .where(ITEM.c.owner.in_(references), ITEM.c.done_at >= first, ITEM.c.done_at < last)).all()
+    found: dict[str, list[dict]] = {}
+    for owner, created, opened, finished, by_proxy in rows:
+        found.setdefault(owner, []).append({
+            "created_at": as_utc(created) if created else None, "opened_at": as_utc(opened) if opened else None,
+            "done_at": as_utc(finished), "by_proxy": bool(by_proxy)})
+    return found
+
+
+def _hours_between(pairs) -> list[float]:
+    return sorted((b - a).total_seconds() / 3600 for a, b in pairs if a is not None and b is not None and b >= a)
+
+
+def _percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p90": None}
+    at = lambda q: round(values[min(len(values) - 1, int(q * len(values)))], 2)  # noqa: E731 (nearest rank)
+    return {"p50": at(0.5), "p90": at(0.9)}
+
+
+def _handled(rows: list[dict]) -> dict:
+    return {"done": len(rows), "by_proxy": sum(1 for r in rows if r["by_proxy"]),
+            "time_to_open_hours": _percentiles(_hours_between((r["created_at"], r["opened_at"]) for r in rows)),
+            "time_to_done_hours": _percentiles(_hours_between((r["created_at"], r["done_at"]) for r in rows))}
+
+
+def csv_rows(figures: dict) -> list[dict]:
+    """One row per inbox and day (the CSV export)."""
+    return [{"date": day["date"], "unit_hsa_id": inbox["unit_hsa_id"] or "", "inbox": inbox["inbox"],
+             "inbox_kind": inbox["inbox_kind"], "open_day": day["open"], "required_watches": day["required"],
+             "watched_parts": day["watched"], "compliant": day["compliant"], "done": day["done"],
+             "done_by_proxy": day["done_by_proxy"]}
+            for inbox in figures["inboxes"] for day in inbox["days"]]
