@@ -15,6 +15,7 @@ from functools import cache
 from sqlalchemy import and_, case, func, or_, select
 
 from adapter.db import as_utc
+from adapter.fhir import store
 from adapter.followup import calendar
 from adapter.followup.models import InboxWatch
 from adapter.inbox.models import InboxItem
@@ -74,9 +75,9 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
     for inbox in inboxes:
         required = settings.watches_per_day.get(inbox.kind, 1)
         hours = settings.hours_of(inbox.organization_hsa_id)
-        per_day = [_day(day, hours, required, watches.get(inbox.reference, []), done.get(inbox.reference, []))
+        per_day = [_day(day, hours, required, watches.get(inbox.reference, []), done.get(inbox.reference, []), now)
                    for day in days]
-        open_days = [d for d in per_day if d["open"]]
+        open_days = [d for d in per_day if d["open"] and d["compliant"] is not None]  # days whose hours are over
         figures.append({
             "inbox": inbox.reference, "unit_hsa_id": inbox.organization_hsa_id, "inbox_kind": inbox.kind,
             "watches_per_day": required, "days": per_day,
@@ -85,17 +86,49 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
             **open_items.get(inbox.reference, _no_open_items()),
             "handled": _handled(done.get(inbox.reference, [])),
         })
+    names = _names(ctx.session, references)
+    for entry in figures:
+        entry["name"] = names.get(entry["inbox"])
     return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "generated": now.isoformat(), "rule": "MC-R47",
             "settings": {"watches_per_day": settings.watches_per_day, "frames_days": settings.frames_days},
-            "inboxes": figures}
+            "summary": _summary(figures, [row for rows in done.values() for row in rows]), "inboxes": figures}
 
 
-def _day(day: date, hours, required: int, windows: list[datetime], done_rows: list) -> dict:
+def _names(session, references: list[str]) -> dict[str, str]:
+    """The inboxes' names from the directory (a shared inbox's name, a user's name)."""
+    found: dict[str, str] = {}
+    for resource_type in ("HealthcareService", "Practitioner"):
+        ids = [r.split("/", 1)[1] for r in references if r.startswith(resource_type + "/")]
+        for stored in store.load_many(session, resource_type=resource_type, ids=ids).values():
+            resource = stored.as_dict()
+            name = resource.get("name")
+            if isinstance(name, list):  # a Practitioner's HumanName
+                name = " ".join(filter(None, [*(name[0].get("given") or []), name[0].get("family")])) if name else None
+            if name:
+                found[stored.reference] = name
+    return found
+
+
+def _summary(figures: list[dict], done_rows: list[dict]) -> dict:
+    """Every inbox together: compliance, open items by age, overdue, handling."""
+    open_days = sum(f["compliance"]["open_days"] for f in figures)
+    compliant = sum(f["compliance"]["compliant_days"] for f in figures)
+    by_age = {name: sum(f["open_items"]["by_age"][name] for f in figures) for name, _, _ in AGE_BUCKETS}
+    overdue = {key: sum(f["overdue"][key] for f in figures) for key in _no_open_items()["overdue"]}
+    return {"inboxes": len(figures), "open_days": open_days, "compliant_days": compliant,
+            "ratio": round(compliant / open_days, 3) if open_days else None,
+            "open_items": {"total": sum(by_age.values()), "by_age": by_age}, "overdue": overdue,
+            "handled": _handled(done_rows)}
+
+
+def _day(day: date, hours, required: int, windows: list[datetime], done_rows: list, now: datetime) -> dict:
+    """A day's watches: `compliant` is None on a closed day and until its opening hours are over."""
     parts = calendar.watch_parts(day, hours, required)
     watched = sum(any(part.start <= w < part.end for w in windows) for part in parts)
+    over = bool(parts) and parts[-1].end <= now
     finished = [r for r in done_rows if calendar.local_date(r["done_at"]) == day]
     return {"date": day.isoformat(), "open": bool(parts), "required": len(parts), "watched": watched,
-            "compliant": bool(parts) and watched == len(parts), "done": len(finished),
+            "compliant": (watched == len(parts)) if over else None, "done": len(finished),
             "done_by_proxy": sum(1 for r in finished if r["by_proxy"])}
 
 
@@ -178,6 +211,7 @@ def csv_rows(figures: dict) -> list[dict]:
     """One row per inbox and day (the CSV export)."""
     return [{"date": day["date"], "unit_hsa_id": inbox["unit_hsa_id"] or "", "inbox": inbox["inbox"],
              "inbox_kind": inbox["inbox_kind"], "open_day": day["open"], "required_watches": day["required"],
-             "watched_parts": day["watched"], "compliant": day["compliant"], "done": day["done"],
+             "watched_parts": day["watched"], "compliant": "" if day["compliant"] is None else day["compliant"],
+             "done": day["done"],
              "done_by_proxy": day["done_by_proxy"]}
             for inbox in figures["inboxes"] for day in inbox["days"]]

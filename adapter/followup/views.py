@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import Response, request
 from flask.views import MethodView
@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from adapter.auth.http import authenticate
 from adapter.db import write_intent
+from adapter.errors import Issue, UnprocessableResource
 from adapter.followup import calendar, report, scope
 from adapter.http.unit_of_work import context
 
@@ -21,11 +22,14 @@ blueprint = Blueprint("admin_followup", __name__, url_prefix="/admin/followup",
                                   "MC-R36), open and overdue items, handling times. No patient data.")
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
+
+
 class FollowupArgs(Schema):
     """The period (local dates, Europe/Stockholm; default the last 7 days) and optionally one unit."""
 
-    start = fields.Date(data_key="from", load_default=None)
-    end = fields.Date(data_key="to", load_default=None)
+    start = fields.Date(data_key="from", load_default=None, validate=validate.Range(min=EARLIEST, max=LATEST))
+    end = fields.Date(data_key="to", load_default=None, validate=validate.Range(min=EARLIEST, max=LATEST))
     unit = fields.String(load_default=None, validate=validate.Regexp(r"^(Organization/)?[A-Za-z0-9\-.]{1,64}$"),
                          metadata={"description": "An Organization id (a unit) the caller follows up"})
 
@@ -49,7 +53,7 @@ class DayOut(Schema):
     open = fields.Boolean(metadata={"description": "Within the unit's opening hours (not a weekend or holiday)"})
     required = fields.Integer(metadata={"description": "Parts of the open hours that each need a watch"})
     watched = fields.Integer(metadata={"description": "Parts with a watch by a member or the organisation's system"})
-    compliant = fields.Boolean()
+    compliant = fields.Boolean(allow_none=True, metadata={"description": "None on a closed day and until the day's hours are over"})
     done = fields.Integer()
     done_by_proxy = fields.Integer()
 
@@ -58,6 +62,7 @@ class InboxOut(Schema):
     """One shared inbox's figures."""
 
     inbox = fields.String()
+    name = fields.String(allow_none=True)
     unit_hsa_id = fields.String(allow_none=True)
     inbox_kind = fields.String()
     watches_per_day = fields.Integer()
@@ -75,6 +80,7 @@ class FollowupOut(Schema):
     generated = fields.String()
     rule = fields.String()
     settings = fields.Dict()
+    summary = fields.Dict(metadata={"description": "Every inbox of the report together"})
     inboxes = fields.List(fields.Nested(InboxOut))
 
 
@@ -87,10 +93,10 @@ def _authenticate() -> None:
 def _figures(args) -> dict:
     ctx = context()
     today = calendar.local_date(ctx.clock())
-    end = args["end"] or today
+    end = args["end"] or (today if not args["start"] else min(today, args["start"] + timedelta(days=6)))
     start = args["start"] or end - timedelta(days=6)
-    if (end - start).days >= report.MAX_DAYS:
-        start = end - timedelta(days=report.MAX_DAYS - 1)
+    if start > end or (end - start).days >= report.MAX_DAYS:
+        raise UnprocessableResource(Issue("value", f"the period runs forward and has at most {report.MAX_DAYS} days", "from"))
     followed = scope.scope_of(ctx)
     unit = args["unit"].removeprefix("Organization/") if args["unit"] else None
     inboxes = scope.inboxes_followed(ctx, followed, unit=unit)

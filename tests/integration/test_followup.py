@@ -51,11 +51,13 @@ def test_a_samverkan_inbox_watched_in_each_third_of_a_weekday_is_compliant_mc_r3
         at(fixed_clock, MONDAY, hour, minute)
         poll(client, app, samverkan, CECILIA)
     day = day_of(figures_of(followup(client, app, **{"from": "2026-11-23", "to": "2026-11-23"}), samverkan), "2026-11-23")
-    assert (day["open"], day["required"], day["watched"], day["compliant"]) == (True, 3, 2, False)
+    assert (day["open"], day["required"], day["watched"], day["compliant"]) == (True, 3, 2, None)  # the day is not over
     at(fixed_clock, MONDAY, 15, 59)  # the last third ends at 17:00 Stockholm
     poll(client, app, samverkan, CECILIA)
-    day = day_of(figures_of(followup(client, app, **{"from": "2026-11-23", "to": "2026-11-23"}), samverkan), "2026-11-23")
-    assert (day["watched"], day["compliant"]) == (3, True)
+    at(fixed_clock, MONDAY + timedelta(days=1), 7)
+    figures = figures_of(followup(client, app, **{"from": "2026-11-23", "to": "2026-11-23"}), samverkan)
+    assert (day_of(figures, "2026-11-23")["watched"], day_of(figures, "2026-11-23")["compliant"]) == (3, True)
+    assert figures["compliance"] == {"open_days": 1, "compliant_days": 1, "ratio": 1.0}
     with app.extensions["mc"].sessions() as session:
         assert session.execute(select(func.count()).select_from(InboxWatch).where(InboxWatch.inbox == samverkan)).scalar() == 3
 
@@ -64,12 +66,13 @@ def test_a_watch_after_closing_time_does_not_count(client, app, inbox, fixed_clo
     meddelande = inbox.shared(ALFA, "meddelande")
     at(fixed_clock, MONDAY, 17, 30)  # 18:30 in Stockholm
     poll(client, app, meddelande, ANNA)
+    at(fixed_clock, MONDAY + timedelta(days=1), 7)
     day = day_of(figures_of(followup(client, app, **{"from": "2026-11-23", "to": "2026-11-23"}), meddelande), "2026-11-23")
     assert (day["required"], day["watched"], day["compliant"]) == (1, 0, False)
 
 
 def test_weekends_and_public_holidays_need_no_watch(client, app, inbox, fixed_clock):
-    at(fixed_clock, datetime(2026, 12, 28, tzinfo=timezone.utc), 12)
+    at(fixed_clock, datetime(2026, 12, 29, tzinfo=timezone.utc), 6)
     report = followup(client, app, **{"from": "2026-12-24", "to": "2026-12-28"})
     days = {d["date"]: (d["open"], d["required"]) for d in figures_of(report, inbox.shared(ALFA))["days"]}
     assert days == {"2026-12-24": (False, 0), "2026-12-25": (False, 0), "2026-12-26": (False, 0),
@@ -188,7 +191,12 @@ def test_follow_up_shows_no_message_text_and_no_patient(client, app, inbox, fixe
 
 
 @pytest.mark.parametrize("params", [{"from": "2026-11-24", "to": "2026-11-23"}, {"from": "2026-01-01", "to": "2026-11-23"},
-                                    {"from": "not-a-date"}, {"unit": "../etc"}])
+                                    {"from": "not-a-date"}, {"unit": "../etc"}, {"to": "0001-01-01"}])
 def test_a_bad_period_or_unit_is_422(client, app, inbox, params):
     answer = client.get("/admin/followup", query_string=params, headers=bearer(app, hsa_id=HANS))
-    assert answer.status_code == 422
+    assert answer.status_code == 422 and answer.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_period_from_a_date_alone_is_the_week_from_it(client, app, inbox, fixed_clock):
+    at(fixed_clock, MONDAY, 12)
+    assert followup(client, app, **{"from": "2026-11-02"})["period"] == {"from": "2026-11-02", "to": "2026-11-08"}
