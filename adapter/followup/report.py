@@ -8,11 +8,13 @@ depend on its date (summer time, holidays). Nothing names a patient, a message o
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select, text
 
 from adapter.db import as_utc
 from adapter.fhir import store
@@ -70,13 +72,14 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
     last = datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM)
     watches = _watches(ctx.session, references, first, last)
     open_items = _open_items(ctx.session, references, now=now, frames=settings.frames_days)
-    done = _done(ctx.session, references, first, last)
+    handling = _handling(ctx.session, references, first, last)
     figures = []
     for inbox in inboxes:
         required = settings.watches_per_day.get(inbox.kind, 1)
         hours = settings.hours_of(inbox.organization_hsa_id)
-        per_day = [_day(day, hours, required, watches.get(inbox.reference, []), done.get(inbox.reference, []), now)
-                   for day in days]
+        windows = sorted(watches.get(inbox.reference, []))
+        done_by_day = handling.per_day.get(inbox.reference, {})
+        per_day = [_day(day, hours, required, windows, done_by_day.get(day, (0, 0)), now) for day in days]
         open_days = [d for d in per_day if d["open"] and d["compliant"] is not None]  # days whose hours are over
         figures.append({
             "inbox": inbox.reference, "unit_hsa_id": inbox.organization_hsa_id, "inbox_kind": inbox.kind,
@@ -84,14 +87,14 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
             "compliance": {"open_days": len(open_days), "compliant_days": sum(d["compliant"] for d in open_days),
                            "ratio": round(sum(d["compliant"] for d in open_days) / len(open_days), 3) if open_days else None},
             **open_items.get(inbox.reference, _no_open_items()),
-            "handled": _handled(done.get(inbox.reference, [])),
+            "handled": handling.per_inbox.get(inbox.reference, _handled([])),
         })
     names = _names(ctx.session, references)
     for entry in figures:
         entry["name"] = names.get(entry["inbox"])
     return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "generated": now.isoformat(), "rule": "MC-R47",
             "settings": {"watches_per_day": settings.watches_per_day, "frames_days": settings.frames_days},
-            "summary": _summary(figures, [row for rows in done.values() for row in rows]), "inboxes": figures}
+            "summary": _summary(figures, handling.overall), "inboxes": figures}
 
 
 def _names(session, references: list[str]) -> dict[str, str]:
@@ -109,7 +112,7 @@ def _names(session, references: list[str]) -> dict[str, str]:
     return found
 
 
-def _summary(figures: list[dict], done_rows: list[dict]) -> dict:
+def _summary(figures: list[dict], handled: dict) -> dict:
     """Every inbox together: compliance, open items by age, overdue, handling."""
     open_days = sum(f["compliance"]["open_days"] for f in figures)
     compliant = sum(f["compliance"]["compliant_days"] for f in figures)
@@ -118,18 +121,37 @@ def _summary(figures: list[dict], done_rows: list[dict]) -> dict:
     return {"inboxes": len(figures), "open_days": open_days, "compliant_days": compliant,
             "ratio": round(compliant / open_days, 3) if open_days else None,
             "open_items": {"total": sum(by_age.values()), "by_age": by_age}, "overdue": overdue,
-            "handled": _handled(done_rows)}
+            "handled": handled}
 
 
-def _day(day: date, hours, required: int, windows: list[datetime], done_rows: list, now: datetime) -> dict:
+def _by_local_day(rows: list[dict]) -> dict[date, tuple[int, int]]:
+    """Items done per local day: (done, by proxies)."""
+    counts: dict[date, list[int]] = {}
+    for row in rows:
+        entry = counts.setdefault(calendar.local_date(row["done_at"]), [0, 0])
+        entry[0] += 1
+        entry[1] += row["by_proxy"]
+    return {day: (done, by_proxy) for day, (done, by_proxy) in counts.items()}
+
+
+@lru_cache(maxsize=4096)
+def _parts(day: date, hours: calendar.Hours, required: int) -> tuple:
+    return tuple(calendar.watch_parts(day, hours, required))
+
+
+def _watched(part, windows: list[datetime]) -> bool:
+    """A watch window starts within the part (`windows` sorted)."""
+    at = bisect_left(windows, part.start)
+    return at < len(windows) and windows[at] < part.end
+
+
+def _day(day: date, hours, required: int, windows: list[datetime], done: tuple[int, int], now: datetime) -> dict:
     """A day's watches: `compliant` is None on a closed day and until its opening hours are over."""
-    parts = calendar.watch_parts(day, hours, required)
-    watched = sum(any(part.start <= w < part.end for w in windows) for part in parts)
+    parts = _parts(day, hours, required)
+    watched = sum(_watched(part, windows) for part in parts)
     over = bool(parts) and parts[-1].end <= now
-    finished = [r for r in done_rows if calendar.local_date(r["done_at"]) == day]
     return {"date": day.isoformat(), "open": bool(parts), "required": len(parts), "watched": watched,
-            "compliant": (watched == len(parts)) if over else None, "done": len(finished),
-            "done_by_proxy": sum(1 for r in finished if r["by_proxy"])}
+            "compliant": (watched == len(parts)) if over else None, "done": done[0], "done_by_proxy": done[1]}
 
 
 def _watches(session, references: list[str], first: datetime, last: datetime) -> dict[str, list[datetime]]:
@@ -176,18 +198,77 @@ def _open_items(session, references: list[str], *, now: datetime, frames: dict[s
     } for row in rows}
 
 
-def _done(session, references: list[str], first: datetime, last: datetime) -> dict[str, list[dict]]:
-    """Items done in the period, per inbox: their arrival, opening and done instants, and whether a proxy did it."""
+@dataclass(frozen=True)
+class Handling:
+    """Items done in the period: per inbox, per inbox and local day (done, by proxies), and all together."""
+
+    per_inbox: dict[str, dict]
+    per_day: dict[str, dict[date, tuple[int, int]]]
+    overall: dict
+
+
+def _handling(session, references: list[str], first: datetime, last: datetime) -> Handling:
     if not references:
-        return {}
+        return Handling({}, {}, _handled([]))
+    if session.get_bind().dialect.name == "postgresql":
+        return _handling_in_sql(session, references, first, last)
+    return _handling_in_python(session, references, first, last)
+
+
+# PostgreSQL: counts and nearest-rank percentiles (percentile_disc) per inbox, per inbox and local
+# day, and overall, in one scan of the period's done items (grouping sets); the sort stays in memory
+# and compares bytes (COLLATE "C": the order of references does not matter, only their groups).
+_HOURS = "extract(epoch from {end} - created_at) / 3600"
+_HANDLED_SQL = """
+SELECT owner COLLATE "C" AS owner, (done_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
+  GROUPING(owner COLLATE "C") AS all_inboxes,
+  GROUPING((done_at AT TIME ZONE 'Europe/Stockholm')::date) AS all_days,
+  count(*) AS done, count(*) FILTER (WHERE done_by_proxy) AS by_proxy,
+  percentile_disc(0.5) WITHIN GROUP (ORDER BY {open}) FILTER (WHERE opened_at >= created_at) AS open_p50,
+  percentile_disc(0.9) WITHIN GROUP (ORDER BY {open}) FILTER (WHERE opened_at >= created_at) AS open_p90,
+  percentile_disc(0.5) WITHIN GROUP (ORDER BY {done}) FILTER (WHERE done_at >= created_at) AS done_p50,
+  percentile_disc(0.9) WITHIN GROUP (ORDER BY {done}) FILTER (WHERE done_at >= created_at) AS done_p90
+FROM inbox_item WHERE owner = ANY(:owners) AND done_at >= :first AND done_at < :last
+GROUP BY GROUPING SETS ((owner COLLATE "C"), (owner COLLATE "C", (done_at AT TIME ZONE 'Europe/Stockholm')::date), ())
+""".format(open=_HOURS.format(end="opened_at"), done=_HOURS.format(end="done_at"))
+
+
+def _from_row(row) -> dict:
+    def hours(value):
+        return None if value is None else round(float(value), 2)
+
+    return {"done": row.done, "by_proxy": row.by_proxy,
+            "time_to_open_hours": {"p50": hours(row.open_p50), "p90": hours(row.open_p90)},
+            "time_to_done_hours": {"p50": hours(row.done_p50), "p90": hours(row.done_p90)}}
+
+
+def _handling_in_sql(session, references, first, last) -> Handling:
+    session.execute(text("SET LOCAL work_mem = '64MB'"))  # this transaction's sorts, in memory
+    per_inbox: dict[str, dict] = {}
+    per_day: dict[str, dict[date, tuple[int, int]]] = {}
+    overall = _handled([])
+    for row in session.execute(text(_HANDLED_SQL), {"owners": references, "first": first, "last": last}):
+        if row.all_inboxes:
+            overall = _from_row(row)
+        elif row.all_days:
+            per_inbox[row.owner] = _from_row(row)
+        else:
+            per_day.setdefault(row.owner, {})[row.day] = (row.done, row.by_proxy)
+    return Handling(per_inbox, per_day, overall)
+
+
+def _handling_in_python(session, references, first, last) -> Handling:
+    """SQLite (the embedded default: no time zones, no percentiles): the done rows, counted here."""
     rows = session.execute(select(ITEM.c.owner, ITEM.c.created_at, ITEM.c.opened_at, ITEM.c.done_at, ITEM.c.done_by_proxy)
                            .where(ITEM.c.owner.in_(references), ITEM.c.done_at >= first, ITEM.c.done_at < last)).all()
-    found: dict[str, list[dict]] = {}
+    by_owner: dict[str, list[dict]] = {}
     for owner, created, opened, finished, by_proxy in rows:
-        found.setdefault(owner, []).append({
+        by_owner.setdefault(owner, []).append({
             "created_at": as_utc(created) if created else None, "opened_at": as_utc(opened) if opened else None,
             "done_at": as_utc(finished), "by_proxy": bool(by_proxy)})
-    return found
+    return Handling({owner: _handled(found) for owner, found in by_owner.items()},
+                    {owner: _by_local_day(found) for owner, found in by_owner.items()},
+                    _handled([row for found in by_owner.values() for row in found]))
 
 
 def _hours_between(pairs) -> list[float]:
@@ -195,9 +276,10 @@ def _hours_between(pairs) -> list[float]:
 
 
 def _percentiles(values: list[float]) -> dict:
+    """Nearest rank, as PostgreSQL's percentile_disc."""
     if not values:
         return {"p50": None, "p90": None}
-    at = lambda q: round(values[min(len(values) - 1, int(q * len(values)))], 2)  # noqa: E731 (nearest rank)
+    at = lambda q: round(values[max(0, math.ceil(q * len(values)) - 1)], 2)  # noqa: E731
     return {"p50": at(0.5), "p90": at(0.9)}
 
 
