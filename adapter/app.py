@@ -21,7 +21,7 @@ from adapter.partner.registration import register as register_partner
 from adapter.results.registration import register as register_results
 from adapter.subscriptions.registration import register as register_subscriptions
 from adapter.followup.registration import register as register_followup
-from adapter.ui.views import blueprint as ui_pages
+from adapter.ui import ui_blueprint
 from adapter.fhir.registry import Registry
 from adapter.fhir.store import install_cache_reset
 from adapter.fhir.validation import BaseDefinitions, ResourceValidator
@@ -103,7 +103,7 @@ def create_app(config: Config | None = None, *, clock: Callable[[], datetime] = 
     app.register_blueprint(auth_blueprint())
     app.register_blueprint(health_blueprint())
     app.register_blueprint(metrics_blueprint())
-    app.register_blueprint(ui_pages)
+    app.register_blueprint(ui_blueprint())
     install_request_ids(app)
     install_request_metrics(app)
     _add_admin_api(app)

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import date, timedelta
 
-from flask import Response, request
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema

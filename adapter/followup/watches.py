@@ -64,19 +64,25 @@ def on_inbox_watched(ctx, *, inbox: str) -> None:
     memo: Memo = ctx.registry.derived.setdefault("followup-watch-memo", Memo())
     if memo.first_in(inbox, window):
         try:
-            record(ctx.session.get_bind(), inbox=inbox, window=window, watcher=watcher)
+            if write_intent.get():  # the request writes anyway (and on SQLite holds the lock): with its work
+                ctx.session.connection().execute(_insert(ctx.session.get_bind(), inbox=inbox, window=window, watcher=watcher))
+            else:
+                record(ctx.session.get_bind(), inbox=inbox, window=window, watcher=watcher)
         except SQLAlchemyError as exc:  # a watch not recorded never fails the poll; the next poll tries again
             memo.forget(inbox)
             log.warning("follow-up: a watch could not be recorded (%s)", type(exc).__name__)
 
 
+def _insert(engine, *, inbox: str, window: datetime, watcher: str):
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(WATCH).values(inbox=inbox, window_start=window, watcher=watcher).on_conflict_do_nothing()
+
+
 def record(engine, *, inbox: str, window: datetime, watcher: str) -> None:
     """Insert the window's row unless another process did (its own short writing transaction)."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(WATCH).values(inbox=inbox, window_start=window, watcher=watcher).on_conflict_do_nothing()
     intent = write_intent.set(True)
     try:
         with engine.begin() as connection:
-            connection.execute(statement)
+            connection.execute(_insert(engine, inbox=inbox, window=window, watcher=watcher))
     finally:
         write_intent.reset(intent)

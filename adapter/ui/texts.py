@@ -6,7 +6,17 @@ LANGUAGES = ("sv", "en")
 
 TEXTS = {
     "sv": {
-        "title": "Meddelandecenter – uppföljning",
+        "title": "Meddelandecenter – sandlådan",
+        "inboxes": "Inkorgar", "folders": "Mappar", "write": "Skriv meddelande", "send": "Skicka", "sent": "Meddelandet skickades.",
+        "sender": "Från", "recipient": "Till", "category": "Slag av meddelande", "message": "Meddelande",
+        "about_patient": "Gäller en patient (syntetisk: 19121212-1212)", "save_to_journal": "Spara till journal",
+        "refused": "Meddelandet stoppades – inget sparades", "received": "Mottaget", "status": "Status", "priority": "Prioritet",
+        "actions": "Åtgärder", "open": "Öppna", "empty_folder": "Mappen är tom.",
+        "status-requested": "väntar", "status-in-progress": "öppnad", "status-on-hold": "pausad", "status-completed": "klar",
+        "folder-messages": "Meddelanden", "folder-results": "Svar", "folder-orders": "Ordrar", "folder-documents": "Dokument",
+        "folder-work-items": "Arbetsuppgifter", "folder-priority": "Prioriterat", "folder-notifications": "Notiser",
+        "folder-trash": "Papperskorg",
+
         "followup": "Uppföljning",
         "signin": "Logga in",
         "signout": "Logga ut",
@@ -43,7 +53,17 @@ TEXTS = {
         "personal": "personlig", "unit-meddelande": "meddelande", "unit-samverkan": "samverkan", "function": "funktion",
     },
     "en": {
-        "title": "Meddelandecenter – follow-up",
+        "title": "Meddelandecenter – the sandbox",
+        "inboxes": "Inboxes", "folders": "Folders", "write": "Write a message", "send": "Send", "sent": "The message was sent.",
+        "sender": "From", "recipient": "To", "category": "Kind of message", "message": "Message",
+        "about_patient": "About a patient (synthetic: 19121212-1212)", "save_to_journal": "Save to the record",
+        "refused": "The message was stopped – nothing was stored", "received": "Received", "status": "Status", "priority": "Priority",
+        "actions": "Actions", "open": "Open", "empty_folder": "The folder is empty.",
+        "status-requested": "waiting", "status-in-progress": "opened", "status-on-hold": "paused", "status-completed": "done",
+        "folder-messages": "Messages", "folder-results": "Results", "folder-orders": "Orders", "folder-documents": "Documents",
+        "folder-work-items": "Work items", "folder-priority": "Priority", "folder-notifications": "Notifications",
+        "folder-trash": "Trash",
+
         "followup": "Follow-up",
         "signin": "Sign in",
         "signout": "Sign out",

@@ -1,4 +1,5 @@
-"""`/ui`: sign in (the sandbox's synthetic users) and the follow-up page (MC-R47), server-rendered.
+"""`/ui`: sign in (the sandbox's synthetic users), the follow-up page (MC-R47) and the sandbox's inbox pages
+(`adapter/ui/sandbox.py`), server-rendered.
 
 Security: a signed session cookie (HttpOnly, SameSite=Lax, Secure behind https) holds only the
 user's HSA-id and a CSRF token; every form posts the token back; every page carries a
@@ -20,6 +21,7 @@ from marshmallow import EXCLUDE, ValidationError
 from sqlalchemy import select
 
 from adapter.auth.service import caller_from_claims
+from adapter.db import write_intent
 from adapter.directory import lookups
 from adapter.errors import Forbidden, UnprocessableResource
 from adapter.fhir import store
@@ -62,6 +64,7 @@ def _cookie_settings(setup) -> None:
 def _prepare() -> None:
     if not state().config.sandbox:
         abort(404)
+    write_intent.set(request.method not in ("GET", "HEAD"))  # a page view reads (SQLite: no write lock)
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         session[LANG] = chosen
@@ -87,9 +90,16 @@ def csrf_token() -> str:
     return session.get(CSRF, "")
 
 
+@blueprint.context_processor
+def _signed_in_user() -> dict:
+    """Every page's header names the signed-in user."""
+    caller = signed_in_caller() if USER in session else None
+    return {"user": session.get(USER), "user_name": _name_of(caller) if caller else None}
+
+
 @blueprint.get("/")
 def index():
-    return redirect(url_for("ui.followup" if USER in session else "ui.signin"))
+    return redirect(url_for("ui.inbox" if USER in session else "ui.signin"))
 
 
 def _sandbox_users() -> list[dict]:
@@ -119,7 +129,7 @@ def signin_post():
     session[USER] = hsa_id
     session[LANG] = g.lang
     session[CSRF] = secrets.token_urlsafe(32)  # a new session, a new token
-    return redirect(url_for("ui.followup"))
+    return redirect(url_for("ui.inbox"))
 
 
 @blueprint.post("/signout")
@@ -128,7 +138,8 @@ def signout():
     return redirect(url_for("ui.signin"))
 
 
-def _caller():
+def signed_in_caller():
+    """The signed-in user as a Caller (None: nobody is signed in)."""
     hsa_id = session.get(USER)
     if not hsa_id:
         return None
@@ -146,7 +157,7 @@ def _weeks(start: date, end: date) -> list[tuple[date, date]]:
 
 @blueprint.get("/followup")
 def followup():
-    caller = _caller()
+    caller = signed_in_caller()
     if caller is None:
         return redirect(url_for("ui.signin"))
     ctx = context(caller)
@@ -179,8 +190,7 @@ def followup():
     }
     units = sorted({(i.organization_id, i.organization_hsa_id) for i in inboxes if i.organization_id and not i.is_personal},
                    key=lambda u: u[1] or "")
-    return render_template("followup.html", figures=figures, charts=charts, units=units, unit=unit, start=start, end=end,
-                           user=session[USER], user_name=_name_of(caller))
+    return render_template("followup.html", figures=figures, charts=charts, units=units, unit=unit, start=start, end=end)
 
 
 def _name_of(caller) -> str | None:

@@ -1,8 +1,8 @@
 """The pages in a real browser: Debian's chromium, headless, driven by Playwright (never a downloaded browser).
 
-Sign in as a synthetic user, open the follow-up page, see the compliance table and the plots,
-switch to English; a screenshot of each page is saved under `MC_TEST_ARTIFACTS` (default
-`.artifacts/`). In CI the browser is required (`.ci/run` installs it); elsewhere a machine
+Sign in as a synthetic user, open an inbox and an item, see the flow policy's refusal of a
+message, then as a chef see the follow-up page's compliance table and plots, in Swedish and in
+English; a screenshot of each page is saved under `MC_TEST_ARTIFACTS` (default `.artifacts/`). In CI the browser is required (`.ci/run` installs it); elsewhere a machine
 without chromium skips these tests.
 """
 
@@ -68,27 +68,66 @@ def _shot(page, name: str) -> Path:
     return path
 
 
-def test_a_chef_signs_in_and_sees_the_units_follow_up_with_its_plots(adapter, browser):
-    base = adapter["base"]
-    member = cli("token", "--as", CECILIA, env=adapter["env"], cwd=adapter["cwd"])
-    inbox_search = requests.get(f"{base}/fhir/HealthcareService", params={
-        "identifier": "https://meddelandecenter-adapter.github.io/fhir/NamingSystem/inbox|SE2321000131-E000000000101#samverkan"},
-        headers={"Authorization": f"Bearer {member}"}, timeout=10).json()
-    samverkan = next(e["resource"]["id"] for e in inbox_search["entry"] if e["search"]["mode"] == "match")
-    assert requests.get(f"{base}/fhir/Task", params={"owner": f"HealthcareService/{samverkan}"},
-                        headers={"Authorization": f"Bearer {member}"}, timeout=10).status_code == 200  # a watch
+def _api(base, token, method, path, **options):
+    return requests.request(method, f"{base}/fhir/{path}", headers={"Authorization": f"Bearer {token}",
+                                                                      "Content-Type": "application/fhir+json"},
+                            timeout=10, **options)
+
+
+def _first(base, token, query) -> str:
+    bundle = _api(base, token, "GET", query).json()
+    return next(e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match")
+
+
+def _sign_in(page, base, hsa_id):
+    page.goto(f"{base}/ui/signin")
+    page.select_option("#hsa_id", hsa_id)
+    page.click("main button[type=submit]")
+
+
+def test_a_user_opens_an_item_sees_a_refusal_and_a_chef_sees_the_plots(adapter, browser):
+    base, env, cwd = adapter["base"], adapter["env"], adapter["cwd"]
+    operator = cli("token", "--operator", env=env, cwd=cwd)
+    inbox_system = "https://meddelandecenter-adapter.github.io/fhir/NamingSystem/inbox"
+    samverkan = _first(base, operator, f"HealthcareService?identifier={inbox_system}|SE2321000131-E000000000101%23samverkan")
+    kommun = _first(base, operator, f"HealthcareService?identifier={inbox_system}|SE2120000001-E000000000301%23samverkan")
+    maria = _first(base, operator, "Practitioner?identifier=urn:oid:1.2.752.29.4.19|SE2120000001-P000000003002")
+    sent = _api(base, operator, "POST", "Communication", json={
+        "resourceType": "Communication", "status": "completed", "identifier": [{"system": "urn:e2e", "value": "ui-1"}],
+        "category": [{"coding": [{"system": "https://meddelandecenter-adapter.github.io/fhir/CodeSystem/message-category",
+                                  "code": "message"}]}],
+        "sender": {"reference": f"HealthcareService/{kommun}"}, "recipient": [{"reference": f"HealthcareService/{samverkan}"}],
+        "extension": [{"url": "https://meddelandecenter-adapter.github.io/fhir/StructureDefinition/sent-by",
+                       "valueReference": {"reference": f"Practitioner/{maria}"}}],
+        "payload": [{"contentString": "Hej från kommunen"}]})
+    assert sent.status_code == 201, sent.text
     page = browser.new_page(viewport={"width": 1366, "height": 768})  # a laptop screen
     violations: list[str] = []
     page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
     page.goto(f"{base}/ui/")
     assert page.locator("h1").inner_text() == "Logga in"
     _shot(page, "signin")
-    page.select_option("#hsa_id", HANS)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/ui/followup")
+    _sign_in(page, base, CECILIA)  # a member of Alfa samverkan
+    page.wait_for_url(f"{base}/ui/inbox")
+    page.click(f"a[href*='{samverkan}']")
+    assert page.locator("td", has_text="Hej från kommunen").count() == 1
+    _shot(page, "inbox")
+    page.click("table.items button[type=submit]")  # open the waiting item (MC-R26)
+    assert page.locator("tr.in-progress td", has_text="Hej från kommunen").count() == 1
+    page.click("a[href$='/ui/write']")
+    page.select_option("#sender", f"Practitioner/{_first(base, operator, 'Practitioner?identifier=urn:oid:1.2.752.29.4.19|' + CECILIA)}")
+    page.select_option("#recipient", f"HealthcareService/{samverkan}")
+    page.check("#patient")  # about a patient, not saved to the record: MC-R8 stops it
+    page.fill("#text", "Om patienten")
+    page.click("form.write button[type=submit]")
+    assert page.locator(".refusal .rule").first.inner_text().startswith("MC-R")
+    assert page.locator(".refusal [lang=sv]").count() >= 1 and page.locator(".refusal [lang=en]").count() >= 1
+    _shot(page, "write-refused")
+    page.click("header button[type=submit]")  # sign out
+    _sign_in(page, base, HANS)
+    page.goto(f"{base}/ui/followup")
     assert page.locator("h1").inner_text() == "Uppföljning"
     assert page.locator("svg.chart").count() == 3
-    assert page.locator("table.compliance tbody tr").count() >= 2
     assert page.locator("th[scope=row]", has_text="Samverkan").count() >= 1
     _shot(page, "followup-sv")
     page.click("a[lang=en]")
