@@ -39,6 +39,7 @@ class Config:
     threads: int = 4
     bench_endpoints: bool = False  # `POST /bench/baseline`, for the benchmark only
     oidc_issuers: tuple = ()  # trusted OpenID Connect issuers for user tokens (MC_OIDC_ISSUERS, a JSON list)
+    ui_oidc: dict | None = None  # MC_UI_OIDC: the pages' sign-in (authorization code with PKCE), adapter/ui/signin_oidc.py
     timezone: str = "Europe/Stockholm"
     # Delivery (adapter/delivery): destinations, outbound HTTP limits, the retry schedule.
     destinations: dict = field(default_factory=dict)  # MC_DESTINATIONS, a JSON object: name -> {url, headers}
@@ -126,6 +127,10 @@ class Config:
             import json
 
             kwargs["oidc_issuers"] = tuple(json.loads(env["MC_OIDC_ISSUERS"]))
+        if env.get("MC_UI_OIDC"):
+            import json
+
+            kwargs["ui_oidc"] = json.loads(env["MC_UI_OIDC"])
         kwargs.update(_delivery_settings(env))
         if env.get("MC_METRICS_TOKEN"):
             kwargs["metrics_token"] = env["MC_METRICS_TOKEN"]

@@ -31,6 +31,8 @@ SYNTHETIC_PATIENT = "191212121212"  # Tolvan Tolvansson, Skatteverket's test per
 
 
 def _ctx():
+    if not state().config.sandbox:  # the inbox pages are the sandbox's; production users have Millennium
+        abort(404)
     caller = signed_in_caller()
     if caller is None:
         return None

@@ -4,8 +4,9 @@
 Security: a signed session cookie (HttpOnly, SameSite=Lax, Secure behind https) holds only the
 user's HSA-id and a CSRF token; every form posts the token back; every page carries a
 Content-Security-Policy that allows nothing inline and nothing from elsewhere. The pages are
-served in sandbox mode, where sign-in picks a synthetic user; outside it they answer 404 until
-sign-in through the configured OpenID Connect issuer (authorization code with PKCE) is built.
+served in sandbox mode, where sign-in picks a synthetic user, and outside it when the pages'
+sign-in through an OpenID Connect issuer is configured (`MC_UI_OIDC`: authorization code with
+PKCE, adapter/ui/signin_oidc.py); otherwise they answer 404.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import secrets
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from marshmallow import EXCLUDE, ValidationError
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from adapter.auth.service import caller_from_claims
 from adapter.db import write_intent
 from adapter.directory import lookups
-from adapter.errors import Forbidden, UnprocessableResource
+from adapter.errors import Forbidden, Unauthenticated, UnprocessableResource
 from adapter.fhir import store
 from adapter.fhir.models import ResourceRow
 from adapter.followup import calendar, report, scope
@@ -31,6 +32,7 @@ from adapter.followup.views import FollowupArgs
 from adapter.http.unit_of_work import context, state
 from adapter.http.unit_of_work import session as db_session
 from adapter.identifiers import HSA_ID
+from adapter.ui import signin_oidc
 from adapter.ui.plots import bar_chart
 from adapter.ui.texts import LANGUAGES, TEXTS
 
@@ -45,6 +47,12 @@ blueprint = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templat
 class _LazyKeySessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, signed with a key kept in the database (read on first use, once per process)."""
 
+    def open_session(self, app, request):
+        # Only the pages have sessions: the APIs (and /readyz with the database away) never touch the key.
+        if not request.path.startswith("/ui"):
+            return self.session_class()
+        return super().open_session(app, request)
+
     def get_signing_serializer(self, app):
         if not app.secret_key:
             app.secret_key = state(app).key("ui_session_key")
@@ -55,6 +63,9 @@ class _LazyKeySessions(SecureCookieSessionInterface):
 def _cookie_settings(setup) -> None:
     setup.app.session_interface = _LazyKeySessions()
     config = setup.app.config["MC"]
+    # Outside the sandbox the pages sign in through the configured issuer, or are not served.
+    setup.app.extensions["mc_ui_oidc"] = (signin_oidc.PagesClient.from_config(config.ui_oidc, state(setup.app).issuers)
+                                          if config.ui_oidc else None)
     setup.app.config.update(SESSION_COOKIE_NAME="mc_ui", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                             SESSION_COOKIE_SECURE=config.public_base_url.startswith("https://"),
                             PERMANENT_SESSION_LIFETIME=timedelta(hours=8))
@@ -62,7 +73,7 @@ def _cookie_settings(setup) -> None:
 
 @blueprint.before_request
 def _prepare() -> None:
-    if not state().config.sandbox:
+    if not state().config.sandbox and _pages_client() is None:
         abort(404)
     write_intent.set(request.method not in ("GET", "HEAD"))  # a page view reads (SQLite: no write lock)
     chosen = request.args.get("lang")
@@ -99,7 +110,8 @@ def _signed_in_user() -> dict:
 
 @blueprint.get("/")
 def index():
-    return redirect(url_for("ui.inbox" if USER in session else "ui.signin"))
+    landing = "ui.inbox" if state().config.sandbox else "ui.followup"
+    return redirect(url_for(landing if USER in session else "ui.signin"))
 
 
 def _sandbox_users() -> list[dict]:
@@ -115,21 +127,62 @@ def _sandbox_users() -> list[dict]:
     return sorted(users, key=lambda u: u["name"])
 
 
+def _pages_client():
+    return current_app.extensions.get("mc_ui_oidc")
+
+
+def _redirect_uri() -> str:
+    return state().config.server_base_url + url_for("ui.callback")
+
+
+def _signed_in_as(hsa_id: str, landing: str):
+    """A new session (a new CSRF token) for the user: nothing of the signed-out one is kept but the language."""
+    session.clear()
+    session[USER] = hsa_id
+    session[LANG] = g.lang
+    session[CSRF] = secrets.token_urlsafe(32)
+    return redirect(url_for(landing))
+
+
 @blueprint.get("/signin")
 def signin():
+    if not state().config.sandbox:
+        return render_template("signin.html", oidc=True)
     return render_template("signin.html", users=_sandbox_users())
 
 
 @blueprint.post("/signin")
 def signin_post():
+    if not state().config.sandbox:
+        abort(404)
     hsa_id = request.form.get("hsa_id", "")
     if lookups.practitioner_id_by_hsa(db_session(), hsa_id=hsa_id) is None:
         return render_template("signin.html", users=_sandbox_users(), error=True), 422
-    session.clear()
-    session[USER] = hsa_id
-    session[LANG] = g.lang
-    session[CSRF] = secrets.token_urlsafe(32)  # a new session, a new token
-    return redirect(url_for("ui.inbox"))
+    return _signed_in_as(hsa_id, "ui.inbox")
+
+
+@blueprint.get("/signin/oidc")
+def signin_oidc_start():
+    client = _pages_client()
+    if client is None:
+        abort(404)
+    return redirect(signin_oidc.start(client, redirect_uri=_redirect_uri(), session=session))
+
+
+@blueprint.get("/callback")
+def callback():
+    client = _pages_client()
+    if client is None:
+        abort(404)
+    try:
+        hsa_id = signin_oidc.finish(client, code=request.args.get("code"), state=request.args.get("state"),
+                                    redirect_uri=_redirect_uri(), session=session, issuers=state().issuers,
+                                    cache=state().jwks)
+    except Unauthenticated as exc:
+        return render_template("signin.html", oidc=True, problem=exc.issues[0].diagnostics), 401
+    if lookups.practitioner_id_by_hsa(db_session(), hsa_id=hsa_id) is None:
+        return render_template("signin.html", oidc=True, problem="the directory has no such user"), 401
+    return _signed_in_as(hsa_id, "ui.followup")
 
 
 @blueprint.post("/signout")
