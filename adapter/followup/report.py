@@ -215,45 +215,49 @@ def _handling(session, references: list[str], first: datetime, last: datetime) -
     return _handling_in_python(session, references, first, last)
 
 
-# PostgreSQL: counts and nearest-rank percentiles (percentile_disc) per inbox, per inbox and local
-# day, and overall, in one scan of the period's done items (grouping sets); the sort stays in memory
-# and compares bytes (COLLATE "C": the order of references does not matter, only their groups).
+# PostgreSQL: per inbox and overall (grouping sets) the counts and nearest-rank percentiles, both
+# of a duration from one sort (percentile_disc over an array); per inbox and local day the counts,
+# hashed. Sorts stay in memory and compare bytes (COLLATE "C": only the groups matter).
 _HOURS = "extract(epoch from {end} - created_at) / 3600"
-_HANDLED_SQL = """
-SELECT owner COLLATE "C" AS owner, (done_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
-  GROUPING(owner COLLATE "C") AS all_inboxes,
-  GROUPING((done_at AT TIME ZONE 'Europe/Stockholm')::date) AS all_days,
+_DONE_IN_PERIOD = "FROM inbox_item WHERE owner = ANY(:owners) AND done_at >= :first AND done_at < :last"
+_HANDLED_SQL = f"""
+SELECT owner COLLATE "C" AS owner, GROUPING(owner COLLATE "C") AS all_inboxes,
   count(*) AS done, count(*) FILTER (WHERE done_by_proxy) AS by_proxy,
-  percentile_disc(0.5) WITHIN GROUP (ORDER BY {open}) FILTER (WHERE opened_at >= created_at) AS open_p50,
-  percentile_disc(0.9) WITHIN GROUP (ORDER BY {open}) FILTER (WHERE opened_at >= created_at) AS open_p90,
-  percentile_disc(0.5) WITHIN GROUP (ORDER BY {done}) FILTER (WHERE done_at >= created_at) AS done_p50,
-  percentile_disc(0.9) WITHIN GROUP (ORDER BY {done}) FILTER (WHERE done_at >= created_at) AS done_p90
-FROM inbox_item WHERE owner = ANY(:owners) AND done_at >= :first AND done_at < :last
-GROUP BY GROUPING SETS ((owner COLLATE "C"), (owner COLLATE "C", (done_at AT TIME ZONE 'Europe/Stockholm')::date), ())
-""".format(open=_HOURS.format(end="opened_at"), done=_HOURS.format(end="done_at"))
+  percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_HOURS.format(end="opened_at")})
+    FILTER (WHERE opened_at >= created_at) AS to_open,
+  percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_HOURS.format(end="done_at")})
+    FILTER (WHERE done_at >= created_at) AS to_done
+{_DONE_IN_PERIOD} GROUP BY GROUPING SETS ((owner COLLATE "C"), ())
+"""
+_PER_DAY_SQL = f"""
+SELECT owner, (done_at AT TIME ZONE 'Europe/Stockholm')::date AS day, count(*) AS done,
+  count(*) FILTER (WHERE done_by_proxy) AS by_proxy
+{_DONE_IN_PERIOD} GROUP BY owner, day
+"""
 
 
 def _from_row(row) -> dict:
-    def hours(value):
-        return None if value is None else round(float(value), 2)
+    def hours(values, position):
+        return None if values is None or values[position] is None else round(float(values[position]), 2)
 
     return {"done": row.done, "by_proxy": row.by_proxy,
-            "time_to_open_hours": {"p50": hours(row.open_p50), "p90": hours(row.open_p90)},
-            "time_to_done_hours": {"p50": hours(row.done_p50), "p90": hours(row.done_p90)}}
+            "time_to_open_hours": {"p50": hours(row.to_open, 0), "p90": hours(row.to_open, 1)},
+            "time_to_done_hours": {"p50": hours(row.to_done, 0), "p90": hours(row.to_done, 1)}}
 
 
 def _handling_in_sql(session, references, first, last) -> Handling:
     session.execute(text("SET LOCAL work_mem = '64MB'"))  # this transaction's sorts, in memory
+    params = {"owners": references, "first": first, "last": last}
     per_inbox: dict[str, dict] = {}
-    per_day: dict[str, dict[date, tuple[int, int]]] = {}
     overall = _handled([])
-    for row in session.execute(text(_HANDLED_SQL), {"owners": references, "first": first, "last": last}):
+    for row in session.execute(text(_HANDLED_SQL), params):
         if row.all_inboxes:
             overall = _from_row(row)
-        elif row.all_days:
-            per_inbox[row.owner] = _from_row(row)
         else:
-            per_day.setdefault(row.owner, {})[row.day] = (row.done, row.by_proxy)
+            per_inbox[row.owner] = _from_row(row)
+    per_day: dict[str, dict[date, tuple[int, int]]] = {}
+    for row in session.execute(text(_PER_DAY_SQL), params):
+        per_day.setdefault(row.owner, {})[row.day] = (row.done, row.by_proxy)
     return Handling(per_inbox, per_day, overall)
 
 
