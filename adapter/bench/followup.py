@@ -19,6 +19,21 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import insert, text
+
+from adapter import migrate
+from adapter.auth.caller import ADAPTER
+from adapter.bench.run import fresh_database
+from adapter.config import Config
+from adapter.context import Context
+from adapter.db import make_engine, make_session_factory
+from adapter.directory.inboxes import Inbox
+from adapter.directory.models import InboxEntry
+from adapter.followup import calendar, report
+from adapter.followup.models import InboxWatch
+from adapter.followup.watches import window_of
+from adapter.inbox.models import InboxItem
+
 KINDS = (("message", 0.55), ("result", 0.25), ("consult", 0.08), ("fk-question", 0.04), ("reminder", 0.08))
 
 
@@ -55,8 +70,6 @@ def _items(rng: random.Random, inboxes: list[str], count: int, now: datetime):
 
 
 def _watches(rng: random.Random, inboxes: list[str], days: int, now: datetime):
-    from adapter.followup.watches import window_of
-
     for inbox in inboxes:
         for d in range(days):
             day = (now - timedelta(days=d)).replace(hour=7, minute=0, second=0, microsecond=0)
@@ -67,11 +80,6 @@ def _watches(rng: random.Random, inboxes: list[str], days: int, now: datetime):
 
 
 def _load(engine, items, watches) -> None:
-    from sqlalchemy import insert
-
-    from adapter.followup.models import InboxWatch
-    from adapter.inbox.models import InboxItem
-
     columns = ("task_id", "owner", "kind", "status", "last_updated", "created_at", "feed_xid", "feed_pos", "created_at2",
                "opened_at", "done_at", "done_by_proxy")
     if engine.dialect.name == "postgresql":
@@ -108,18 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args(argv)
-
-    from sqlalchemy import insert, text
-
-    from adapter import migrate
-    from adapter.auth.caller import ADAPTER
-    from adapter.bench.run import fresh_database
-    from adapter.config import Config
-    from adapter.context import Context
-    from adapter.db import make_engine, make_session_factory
-    from adapter.directory.inboxes import Inbox
-    from adapter.directory.models import InboxEntry
-    from adapter.followup import calendar, report
 
     rng = random.Random(19)
     now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
@@ -171,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             ("open inbox-days / compliant", f"{days_open:,} / {days_ok:,} ({days_ok / max(days_open, 1):.0%})"),
             ("samverkan compliant days", f"{sum(i['compliance']['compliant_days'] for i in samverkan):,} of "
                                          f"{sum(i['compliance']['open_days'] for i in samverkan):,}"),
-            ("items done in the month / by proxies", f"{done:,} / {by_proxy:,}"),
+            ("items done in the period / by proxies", f"{done:,} / {by_proxy:,}"),
             ("open items now", f"{open_total:,}"),
             ("overdue now", ", ".join(f"{k} {v:,}" for k, v in overdue.items())),
             ("time to done p50 across inboxes (median, hours)", f"{statistics.median(medians):.1f}" if medians else "-")]
