@@ -66,7 +66,7 @@ def _items(rng: random.Random, inboxes: list[str], count: int, now: datetime):
         if opened and opened > now:
             opened = None
         yield (f"bench-item-{n}", rng.choice(inboxes), _kind(rng), "completed" if done else ("in-progress" if opened else "requested"),
-               created, created, 0, n + 1, created, opened, done, bool(done) and rng.random() < 0.05)
+               created, created, 0, n + 1, opened, done, bool(done) and rng.random() < 0.05)
 
 
 def _watches(rng: random.Random, inboxes: list[str], days: int, now: datetime):
@@ -80,16 +80,15 @@ def _watches(rng: random.Random, inboxes: list[str], days: int, now: datetime):
 
 
 def _load(engine, items, watches) -> None:
-    columns = ("task_id", "owner", "kind", "status", "last_updated", "created_at", "feed_xid", "feed_pos", "created_at2",
-               "opened_at", "done_at", "done_by_proxy")
+    columns = ("task_id", "owner", "kind", "status", "last_updated", "created_at", "feed_xid", "feed_pos", "opened_at",
+               "done_at", "done_by_proxy")
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()
         try:
             with raw.cursor() as cursor:
-                with cursor.copy("COPY inbox_item (task_id, owner, kind, status, last_updated, created_at, feed_xid, feed_pos, "
-                                 "opened_at, done_at, done_by_proxy) FROM STDIN") as copy:
+                with cursor.copy(f"COPY inbox_item ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in items:
-                        copy.write_row(row[:8] + row[9:])
+                        copy.write_row(row)
                 with cursor.copy("COPY inbox_watch (inbox, window_start, watcher) FROM STDIN") as copy:
                     for row in watches:
                         copy.write_row(row)
@@ -102,10 +101,10 @@ def _load(engine, items, watches) -> None:
         for row in items:
             batch.append(dict(zip(columns, row)))
             if len(batch) == 20_000:
-                connection.execute(insert(InboxItem), [{k: v for k, v in r.items() if k != "created_at2"} for r in batch])
+                connection.execute(insert(InboxItem), batch)
                 batch = []
         if batch:
-            connection.execute(insert(InboxItem), [{k: v for k, v in r.items() if k != "created_at2"} for r in batch])
+            connection.execute(insert(InboxItem), batch)
         connection.execute(insert(InboxWatch), [{"inbox": i, "window_start": w, "watcher": k} for i, w, k in set(watches)])
 
 

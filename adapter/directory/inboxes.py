@@ -53,15 +53,20 @@ class Inbox:
         return self.reference.split("/", 1)[1]
 
 
+def inbox_from_row(row) -> Inbox:
+    """An Inbox from a read-model row (a Row, or a dict of its columns)."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return Inbox(get("reference"), get("kind"), get("party"), bool(get("active")), get("organization_id"),
+                 get("organization_hsa_id"), frozenset((get("providers") or "").split()), get("endpoint"), get("millennium"))
+
+
 def load_inboxes(ctx, references: list[str]) -> dict[str, Inbox]:
     """The inboxes named, in one query (cached for the transaction)."""
     cache = ctx.session.info.setdefault(_CACHE, {})
     missing = sorted({r for r in references if r not in cache})
     if missing:
         for row in ctx.session.connection().execute(_ENTRIES, {"references": missing}):
-            cache[row.reference] = Inbox(row.reference, row.kind, row.party, row.active, row.organization_id,
-                                         row.organization_hsa_id, frozenset(row.providers.split()), row.endpoint,
-                                         row.millennium)
+            cache[row.reference] = inbox_from_row(row)
     return {r: cache[r] for r in references if r in cache}
 
 
@@ -83,9 +88,7 @@ def remember_inboxes(session, rows: list[dict]) -> None:
     """The read model's rows just written in this transaction: later loads need not read them back."""
     cache = session.info.setdefault(_CACHE, {})
     for row in rows:
-        cache[row["reference"]] = Inbox(row["reference"], row["kind"], row["party"], row["active"], row.get("organization_id"),
-                                        row.get("organization_hsa_id"), frozenset((row.get("providers") or "").split()),
-                                        row.get("endpoint"), row.get("millennium"))
+        cache[row["reference"]] = inbox_from_row(row)
 
 
 def existing_inboxes(resource_type: str):

@@ -74,6 +74,18 @@ def active_roles_of_many(session, *, practitioner_ids: list[str]) -> dict[str, l
     return found
 
 
+def inbox_names(session, references: list[str]) -> dict[str, str]:
+    """Inboxes' names from the directory: a shared inbox's name, a user's name (two queries at most)."""
+    found: dict[str, str] = {}
+    for resource_type in ("HealthcareService", "Practitioner"):
+        ids = [r.split("/", 1)[1] for r in references if r.startswith(resource_type + "/")]
+        for stored in store.load_many(session, resource_type=resource_type, ids=ids).values():
+            name = shapes.display_name(stored.as_dict())
+            if name:
+                found[stored.reference] = name
+    return found
+
+
 def practitioners_at(session, *, organization_ids: list[str]) -> set[str]:
     """Ids of the users with an active assignment at any of the organisations (two indexed queries)."""
     if not organization_ids:

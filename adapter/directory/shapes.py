@@ -57,6 +57,18 @@ def inbox_kind(resource: dict) -> str | None:
     return kinds[0] if kinds else None
 
 
+def display_name(resource: dict) -> str | None:
+    """A directory resource's name as people read it: a HealthcareService's or Organization's name, a user's
+    HumanName (its text, or given names and family name)."""
+    name = resource.get("name")
+    if isinstance(name, str):
+        return name or None
+    if isinstance(name, list) and name:
+        first = name[0]
+        return first.get("text") or " ".join(filter(None, [*(first.get("given") or []), first.get("family")])) or None
+    return None
+
+
 def extension(resource: dict, name: str):
     """The first extension of ours named `name`, or None."""
     url = extension_url(name)

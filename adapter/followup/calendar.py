@@ -92,6 +92,16 @@ def local_days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
+def weeks(start: date, end: date) -> list[tuple[date, date]]:
+    """The days `start`..`end` cut at Sundays: (first, last) of each (ISO) week's part."""
+    found, day = [], start
+    while day <= end:
+        last = min(end, day + timedelta(days=6 - day.weekday()))
+        found.append((day, last))
+        day = last + timedelta(days=1)
+    return found
+
+
 def local_date(instant: datetime) -> date:
     """The Stockholm date of an instant."""
     return instant.astimezone(STOCKHOLM).date()

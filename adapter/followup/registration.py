@@ -1,6 +1,8 @@
-"""Plug follow-up into the registry: record watches when a shared inbox is polled or opened."""
+"""Plug follow-up into the registry: record watches when an inbox is polled or its list opened."""
 
 from __future__ import annotations
+
+from functools import partial
 
 from adapter.fhir.registry import Registry
 from adapter.followup import watches
@@ -8,4 +10,4 @@ from adapter.followup import watches
 
 def register(registry: Registry) -> None:
     """Listen to the inbox feed's "inbox-watched"."""
-    registry.on("inbox-watched", watches.on_inbox_watched)
+    registry.on("inbox-watched", partial(watches.on_inbox_watched, memo=watches.Memo()))  # one memo per app

@@ -17,7 +17,7 @@ from functools import cache, lru_cache
 from sqlalchemy import and_, case, func, select, text
 
 from adapter.db import as_utc
-from adapter.fhir import store
+from adapter.directory import lookups
 from adapter.followup import calendar
 from adapter.followup.models import InboxWatch
 from adapter.inbox.models import InboxItem
@@ -63,13 +63,18 @@ def _hours() -> dict[str, calendar.Hours]:
     return calendar.hours_from_rows(table("opening_hours"))
 
 
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The instants the local days `start`..`end` begin and end."""
+    return (datetime.combine(start, datetime.min.time(), calendar.STOCKHOLM),
+            datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM))
+
+
 def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
     """The figures of `inboxes` for the local days `start`..`end` (both included)."""
     now = ctx.clock()
     days = calendar.local_days(start, end)
     references = [i.reference for i in inboxes]
-    first = datetime.combine(start, datetime.min.time(), calendar.STOCKHOLM)
-    last = datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM)
+    first, last = _bounds(start, end)
     watches = _watches(ctx.session, references, first, last)
     open_items = _open_items(ctx.session, references, now=now, frames=settings.frames_days)
     handling = _handling(ctx.session, references, first, last)
@@ -89,27 +94,12 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
             **open_items.get(inbox.reference, _no_open_items()),
             "handled": handling.per_inbox.get(inbox.reference, _handled([])),
         })
-    names = _names(ctx.session, references)
+    names = lookups.inbox_names(ctx.session, references)
     for entry in figures:
         entry["name"] = names.get(entry["inbox"])
     return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "generated": now.isoformat(), "rule": "MC-R47",
             "settings": {"watches_per_day": settings.watches_per_day, "frames_days": settings.frames_days},
             "summary": _summary(figures, handling.overall), "inboxes": figures}
-
-
-def _names(session, references: list[str]) -> dict[str, str]:
-    """The inboxes' names from the directory (a shared inbox's name, a user's name)."""
-    found: dict[str, str] = {}
-    for resource_type in ("HealthcareService", "Practitioner"):
-        ids = [r.split("/", 1)[1] for r in references if r.startswith(resource_type + "/")]
-        for stored in store.load_many(session, resource_type=resource_type, ids=ids).values():
-            resource = stored.as_dict()
-            name = resource.get("name")
-            if isinstance(name, list):  # a Practitioner's HumanName
-                name = " ".join(filter(None, [*(name[0].get("given") or []), name[0].get("family")])) if name else None
-            if name:
-                found[stored.reference] = name
-    return found
 
 
 def _summary(figures: list[dict], handled: dict) -> dict:
@@ -220,15 +210,16 @@ def _handling(session, references: list[str], first: datetime, last: datetime) -
 # hashed. Sorts stay in memory and compare bytes (COLLATE "C": only the groups matter).
 _HOURS = "extract(epoch from {end} - created_at) / 3600"
 _DONE_IN_PERIOD = "FROM inbox_item WHERE owner = ANY(:owners) AND done_at >= :first AND done_at < :last"
-_HANDLED_SQL = f"""
-SELECT owner COLLATE "C" AS owner, GROUPING(owner COLLATE "C") AS all_inboxes,
-  count(*) AS done, count(*) FILTER (WHERE done_by_proxy) AS by_proxy,
+_HANDLED_COLUMNS = f"""count(*) AS done, count(*) FILTER (WHERE done_by_proxy) AS by_proxy,
   percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_HOURS.format(end="opened_at")})
     FILTER (WHERE opened_at >= created_at) AS to_open,
   percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_HOURS.format(end="done_at")})
-    FILTER (WHERE done_at >= created_at) AS to_done
+    FILTER (WHERE done_at >= created_at) AS to_done"""
+_HANDLED_SQL = f"""
+SELECT owner COLLATE "C" AS owner, GROUPING(owner COLLATE "C") AS all_inboxes, {_HANDLED_COLUMNS}
 {_DONE_IN_PERIOD} GROUP BY GROUPING SETS ((owner COLLATE "C"), ())
 """
+_OVERALL_SQL = f"SELECT {_HANDLED_COLUMNS} {_DONE_IN_PERIOD}"
 _PER_DAY_SQL = f"""
 SELECT owner, (done_at AT TIME ZONE 'Europe/Stockholm')::date AS day, count(*) AS done,
   count(*) FILTER (WHERE done_by_proxy) AS by_proxy
@@ -259,6 +250,31 @@ def _handling_in_sql(session, references, first, last) -> Handling:
     for row in session.execute(text(_PER_DAY_SQL), params):
         per_day.setdefault(row.owner, {})[row.day] = (row.done, row.by_proxy)
     return Handling(per_inbox, per_day, overall)
+
+
+def _overall_handled(session, references: list[str], first: datetime, last: datetime) -> dict:
+    """Every inbox's items done in the period together (one query on PostgreSQL)."""
+    if not references:
+        return _handled([])
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(text(_OVERALL_SQL), {"owners": references, "first": first, "last": last}).one()
+        return _from_row(row)
+    return _handling_in_python(session, references, first, last).overall
+
+
+def weekly(ctx, *, inboxes, figures: dict) -> list[dict]:
+    """Per week of a report's period: the share of its open days (over) that were compliant, read from the
+    report's days, and the handling of the items done that week."""
+    references = [i.reference for i in inboxes]
+    period = figures["period"]
+    weeks = []
+    for start, end in calendar.weeks(date.fromisoformat(period["from"]), date.fromisoformat(period["to"])):
+        judged = [d["compliant"] for inbox in figures["inboxes"] for d in inbox["days"]
+                  if start.isoformat() <= d["date"] <= end.isoformat() and d["compliant"] is not None]
+        weeks.append({"week": start.isocalendar()[1], "from": start.isoformat(), "to": end.isoformat(),
+                      "ratio": round(sum(judged) / len(judged), 3) if judged else None,
+                      "handled": _overall_handled(ctx.session, references, *_bounds(start, end))})
+    return weeks
 
 
 def _handling_in_python(session, references, first, last) -> Handling:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from adapter.directory import lookups
-from adapter.directory.inboxes import Inbox
+from adapter.directory.inboxes import Inbox, inbox_from_row
 from adapter.directory.models import InboxEntry
 from adapter.errors import Forbidden
 from adapter.mappings import table
@@ -74,5 +74,4 @@ def inboxes_followed(ctx, scope: Scope, *, unit: str | None = None) -> list[Inbo
         users = lookups.practitioners_at(ctx.session, organization_ids=sorted(organizations))
         rows += ctx.session.execute(select(ENTRY).where(
             ENTRY.c.reference.in_(sorted(f"Practitioner/{u}" for u in users))).order_by(ENTRY.c.reference)).all()
-    return [Inbox(r.reference, r.kind, r.party, r.active, r.organization_id, r.organization_hsa_id,
-                  frozenset(r.providers.split()), r.endpoint, r.millennium) for r in rows]
+    return [inbox_from_row(r) for r in rows]

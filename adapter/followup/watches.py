@@ -54,14 +54,13 @@ class Memo:
             self._last.pop(inbox, None)
 
 
-def on_inbox_watched(ctx, *, inbox: str) -> None:
-    """A listener of "inbox-watched": record the watch when the caller answers for the shared inbox."""
+def on_inbox_watched(ctx, *, inbox: str, memo: Memo) -> None:
+    """A listener of "inbox-watched": record the watch when the caller answers for the inbox."""
     found = load_inboxes(ctx, [inbox]).get(inbox)
     watcher = WATCHERS.get(visibility.relation(ctx, found)) if found is not None else None
     if watcher is None:
         return
     window = window_of(ctx.clock())
-    memo: Memo = ctx.registry.derived.setdefault("followup-watch-memo", Memo())
     if memo.first_in(inbox, window):
         try:
             if write_intent.get():  # the request writes anyway (and on SQLite holds the lock): with its work

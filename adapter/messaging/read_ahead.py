@@ -71,8 +71,7 @@ def read_ahead(ctx, resource: dict, references: list[str], *, message_key) -> No
         "references": inboxes or [""], "inbox": sender, "practitioner_id": practitioner_id,
         "sender": key[0] if key else None, "system": key[1] if key else None, "value": key[2] if key else None,
     }).one()
-    found = [{**entry, "active": bool(entry["active"])} for entry in _json(row.inboxes) or []]
-    remember_inboxes(ctx.session, found)
+    remember_inboxes(ctx.session, _json(row.inboxes) or [])
     if sender and practitioner_id and sender.startswith("HealthcareService/"):
         remember_membership(ctx.session, inbox=sender, practitioner_id=practitioner_id, member=bool(row.member))
     if key is not None:

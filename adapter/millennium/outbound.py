@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from adapter.delivery.outbox import OUTBOX, Delivery, enqueue
 from adapter.delivery.outbound import client_for
 from adapter.delivery.retry import DELIVERED, PERMANENT, TRANSIENT, Attempted
+from adapter.directory import shapes
 from adapter.directory.inboxes import load_inboxes
 from adapter.fhir import store
 from adapter.identifiers import HSA_ID, INBOX_ID
@@ -37,13 +38,7 @@ log = logging.getLogger("adapter.millennium")
 
 
 def _name(resource: dict) -> str:
-    name = resource.get("name")
-    if isinstance(name, str):
-        return name
-    if isinstance(name, list) and name:
-        first = name[0]
-        return first.get("text") or " ".join([*first.get("given", []), first.get("family", "")]).strip()
-    return resource.get("id", "?")
+    return shapes.display_name(resource) or resource.get("id", "?")
 
 
 def _identifier(resource: dict, system: str) -> str | None:

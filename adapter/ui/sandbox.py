@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from flask import abort, g, redirect, render_template, request, url_for
 
 from adapter.audit import http as audit
 from adapter.auth import visibility
+from adapter.directory import lookups
 from adapter.directory.models import InboxEntry
 from adapter.errors import AdapterError, NotFound
 from adapter.fhir import service, store
-from adapter.followup.report import _names as inbox_names
 from adapter.http.unit_of_work import commit, context, state
 from adapter.http.unit_of_work import session as db_session
 from adapter.identifiers import BASE
@@ -64,7 +66,7 @@ def inbox():
     messages = store.load_many(db_session(), resource_type="Communication", ids=focus_ids)
     audit.after_read("Task", "search", tasks + [m.as_dict() for m in messages.values()])
     items = [_item_view(t, messages) for t in tasks]
-    return render_template("inbox.html", inboxes=inbox_names(db_session(), mine), mine=mine, chosen=chosen, folder=folder,
+    return render_template("inbox.html", inboxes=lookups.inbox_names(db_session(), mine), mine=mine, chosen=chosen, folder=folder,
                            folders=FOLDERS, items=items, sent=request.args.get("sent"))
 
 
@@ -96,8 +98,8 @@ def open_item(item_id: str):
 
 
 def _recipients() -> list[str]:
-    rows = db_session().query(InboxEntry.reference).filter(InboxEntry.active.is_(True)).order_by(InboxEntry.reference).limit(500)
-    return [r for (r,) in rows]
+    return list(db_session().execute(select(InboxEntry.reference).where(InboxEntry.active.is_(True))
+                                     .order_by(InboxEntry.reference).limit(500)).scalars())
 
 
 @blueprint.route("/write", methods=["GET", "POST"])
@@ -107,7 +109,7 @@ def write():
         return redirect(url_for("ui.signin"))
     senders = _my_inboxes(ctx)
     recipients = _recipients()
-    names = inbox_names(db_session(), sorted(set(senders) | set(recipients)))
+    names = lookups.inbox_names(db_session(), sorted(set(senders) | set(recipients)))
     form = request.form if request.method == "POST" else {}
     refusal = None
     if request.method == "POST":

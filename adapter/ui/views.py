@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -23,9 +23,8 @@ from sqlalchemy import select
 
 from adapter.auth.service import caller_from_claims
 from adapter.db import write_intent
-from adapter.directory import lookups
+from adapter.directory import lookups, shapes
 from adapter.errors import Forbidden, Unauthenticated, UnprocessableResource
-from adapter.fhir import store
 from adapter.fhir.models import ResourceRow
 from adapter.followup import calendar, report, scope
 from adapter.followup.views import FollowupArgs
@@ -121,9 +120,8 @@ def _sandbox_users() -> list[dict]:
     for (content,) in rows:
         resource = json.loads(content)
         hsa = next((i["value"] for i in resource.get("identifier", []) if i.get("system") == HSA_ID), None)
-        name = (resource.get("name") or [{}])[0]
         if hsa:
-            users.append({"hsa_id": hsa, "name": " ".join(filter(None, [*(name.get("given") or []), name.get("family")]))})
+            users.append({"hsa_id": hsa, "name": shapes.display_name(resource) or hsa})
     return sorted(users, key=lambda u: u["name"])
 
 
@@ -199,15 +197,6 @@ def signed_in_caller():
     return caller_from_claims(db_session(), {"kind": "user", "sub": hsa_id, "unit": None})
 
 
-def _weeks(start: date, end: date) -> list[tuple[date, date]]:
-    weeks, day = [], start
-    while day <= end:
-        last = min(end, day + timedelta(days=6 - day.weekday()))
-        weeks.append((day, last))
-        day = last + timedelta(days=1)
-    return weeks
-
-
 @blueprint.get("/followup")
 def followup():
     caller = signed_in_caller()
@@ -230,8 +219,7 @@ def followup():
         return render_template("followup.html", forbidden=True, figures=None), 403
     except UnprocessableResource as exc:
         return render_template("followup.html", error=str(exc), figures=None), 422
-    weekly = [(f"{g.t['week']} {a.isocalendar()[1]}", report.report(ctx, inboxes=inboxes, start=a, end=b, settings=settings)["summary"])
-              for a, b in _weeks(start, end)]
+    weekly = [(f"{g.t['week']} {w['week']}", w) for w in report.weekly(ctx, inboxes=inboxes, figures=figures)]
     summary = figures["summary"]
     charts = {
         "weekly_compliance": bar_chart([(label, s["ratio"]) for label, s in weekly], title=g.t["weekly_compliance"],
@@ -250,6 +238,5 @@ def _name_of(caller) -> str | None:
     """The signed-in user's name, from the directory."""
     if not caller.practitioner_id:
         return None
-    stored = store.load_current(db_session(), resource_type="Practitioner", resource_id=caller.practitioner_id)
-    name = ((stored.as_dict().get("name") or [{}])[0]) if stored else {}
-    return " ".join(filter(None, [*(name.get("given") or []), name.get("family")])) or None
+    reference = f"Practitioner/{caller.practitioner_id}"
+    return lookups.inbox_names(db_session(), [reference]).get(reference)
