@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import select
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine, create_engine
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -59,6 +61,49 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; every stored instant is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def among(session, column, values):
+    """`column IN values`; on PostgreSQL `column = ANY(array)`: one parameter, not one per value (long lists)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+class _Done:
+    """A result computed inline (the Future's `result()` for SQLite)."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        return self._value
+
+
+def read_beside(session, function):
+    """Start `function(other_session)` on a second pooled connection, read-only in a transaction of
+    its own, while the caller goes on with `session`; `.result()` waits for it (and raises what it
+    raised). On SQLite (one writer file, the embedded default) it runs here and now.
+
+    For long reads of committed data that need no snapshot shared with the caller (a report's
+    independent figures): two PostgreSQL backends compute them at once.
+    """
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        return _Done(function(session))
+
+    def run():
+        with Session(bind=engine) as other:
+            try:
+                return function(other)
+            finally:
+                other.rollback()  # it only read
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mc-read-beside")
+    try:
+        return executor.submit(run)
+    finally:
+        executor.shutdown(wait=False)  # the thread ends with its one task
 
 
 def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:

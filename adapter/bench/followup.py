@@ -13,6 +13,7 @@ region, each for the month; median of 5 runs) and the month's figures region-wid
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
@@ -29,6 +30,7 @@ from adapter.context import Context
 from adapter.db import make_engine, make_session_factory
 from adapter.directory.inboxes import Inbox
 from adapter.directory.models import InboxEntry
+from adapter.fhir.models import ResourceRow
 from adapter.followup import calendar, report
 from adapter.followup.models import InboxWatch
 from adapter.followup.watches import window_of
@@ -53,6 +55,18 @@ def _directory_rows(units: int) -> list[dict]:
             rows.append({"reference": f"HealthcareService/bench-{u}-{suffix}", "kind": kind, "party": "care", "active": True,
                          "organization_id": f"bench-unit-{u}", "organization_hsa_id": f"SE2321000131-E{u:06d}",
                          "providers": "SE2321000131", "endpoint": None, "millennium": None})
+    return rows
+
+
+def _inbox_resources(directory: list[dict], now: datetime) -> list[dict]:
+    rows = []
+    for entry in directory:
+        resource_id = entry["reference"].split("/", 1)[1]
+        resource = {"resourceType": "HealthcareService", "id": resource_id, "meta": {"versionId": "1"}, "active": True,
+                    "name": f"{entry['kind'].removeprefix('unit-').capitalize()} {entry['organization_id']}",
+                    "providedBy": {"reference": f"Organization/{entry['organization_id']}"}}
+        rows.append({"resource_type": "HealthcareService", "id": resource_id, "version": 1, "last_updated": now,
+                     "content": json.dumps(resource)})
     return rows
 
 
@@ -124,12 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     directory = _directory_rows(args.units)
     with engine.begin() as connection:
         connection.execute(insert(InboxEntry), directory)
+        connection.execute(insert(ResourceRow), _inbox_resources(directory, now))  # the report names each inbox
     inboxes = [r["reference"] for r in directory]
     began = time.perf_counter()
     _load(engine, _items(rng, inboxes, args.items, now), list(_watches(rng, inboxes, args.days, now)))
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("ANALYZE inbox_item; ANALYZE inbox_watch"))
+    if engine.dialect.name == "postgresql":  # as autovacuum keeps a store in service (its visibility map: index-only scans)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE inbox_item"))
+            connection.execute(text("VACUUM ANALYZE inbox_watch"))
     loaded = time.perf_counter() - began
     sessions = make_session_factory(engine)
     settings = report.settings_from(Config(database_url=database_url))

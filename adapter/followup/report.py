@@ -1,25 +1,29 @@
 """The follow-up figures of shared inboxes for a period (MC-R47): watches, open and overdue items, handling.
 
-Items are counted in SQL, one grouped query per figure over the inboxes in scope (the indexes
-`ix_inbox_item_owner_status` and `ix_inbox_item_owner_done`). Watches are read by the primary
-key's range (inbox, window) and placed in the day's parts here, since a day's opening hours
-depend on its date (summer time, holidays). Nothing names a patient, a message or a person.
+Items are counted in SQL from the indexes alone (`ix_inbox_item_owner_status` for the open
+items, `ix_inbox_item_owner_done` for those done in the period: both carry the columns counted,
+so no item row is read). On PostgreSQL one pass over the done items gives every inbox's counts,
+percentiles and done-per-day, and all inboxes' together. Watches are read by the primary key's
+range (inbox, window) as window numbers and placed in the day's parts here, since a day's
+opening hours depend on its date (summer time, holidays). Nothing names a patient, a message or
+a person.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from functools import cache, lru_cache
+from datetime import date, datetime, timedelta, timezone
+from functools import cache
 
 from sqlalchemy import and_, case, func, select, text
 
-from adapter.db import as_utc
+from adapter.db import among, as_utc, read_beside
 from adapter.directory import lookups
 from adapter.followup import calendar
 from adapter.followup.models import InboxWatch
+from adapter.followup.watches import WINDOW
 from adapter.inbox.models import InboxItem
 from adapter.mappings import table
 
@@ -64,9 +68,13 @@ def _hours() -> dict[str, calendar.Hours]:
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The instants the local days `start`..`end` begin and end."""
-    return (datetime.combine(start, datetime.min.time(), calendar.STOCKHOLM),
-            datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM))
+    """The instants (UTC) the local days `start`..`end` begin and end.
+
+    UTC, because SQLite compares a bound datetime by its wall-clock digits: 00:00+01:00 would
+    be compared as 00:00 UTC, an hour late.
+    """
+    return (datetime.combine(start, datetime.min.time(), calendar.STOCKHOLM).astimezone(timezone.utc),
+            datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM).astimezone(timezone.utc))
 
 
 def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
@@ -75,16 +83,23 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
     days = calendar.local_days(start, end)
     references = [i.reference for i in inboxes]
     first, last = _bounds(start, end)
-    watches = _watches(ctx.session, references, first, last)
-    open_items = _open_items(ctx.session, references, now=now, frames=settings.frames_days)
-    handling = _handling(ctx.session, references, first, last)
+    # The done items' pass is the longest read; the other figures are read beside it, on a second
+    # connection (PostgreSQL), and all are of committed data read within the same moment.
+    beside = read_beside(ctx.session, lambda session: (
+        _watches(session, references, first, last),
+        _open_items(session, references, now=now, frames=settings.frames_days),
+        lookups.inbox_names(session, references)))
+    handling = _handling(ctx.session, references, days)
+    watches, open_items, names = beside.result()
     figures = []
+    schedules: dict[tuple, _Schedule] = {}  # (hours, watches a day) -> the period's parts: most inboxes share one
     for inbox in inboxes:
         required = settings.watches_per_day.get(inbox.kind, 1)
         hours = settings.hours_of(inbox.organization_hsa_id)
-        windows = sorted(watches.get(inbox.reference, []))
-        done_by_day = handling.per_day.get(inbox.reference, {})
-        per_day = [_day(day, hours, required, windows, done_by_day.get(day, (0, 0)), now) for day in days]
+        schedule = schedules.get((hours, required))
+        if schedule is None:
+            schedule = schedules[(hours, required)] = _Schedule.of(days, hours, required, now)
+        per_day = schedule.days_of(watches.get(inbox.reference, ()), handling.per_day.get(inbox.reference, {}))
         open_days = [d for d in per_day if d["open"] and d["compliant"] is not None]  # days whose hours are over
         figures.append({
             "inbox": inbox.reference, "unit_hsa_id": inbox.organization_hsa_id, "inbox_kind": inbox.kind,
@@ -94,7 +109,6 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
             **open_items.get(inbox.reference, _no_open_items()),
             "handled": handling.per_inbox.get(inbox.reference, _handled([])),
         })
-    names = lookups.inbox_names(ctx.session, references)
     for entry in figures:
         entry["name"] = names.get(entry["inbox"])
     return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "generated": now.isoformat(), "rule": "MC-R47",
@@ -124,34 +138,62 @@ def _by_local_day(rows: list[dict]) -> dict[date, tuple[int, int]]:
     return {day: (done, by_proxy) for day, (done, by_proxy) in counts.items()}
 
 
-@lru_cache(maxsize=4096)
-def _parts(day: date, hours: calendar.Hours, required: int) -> tuple:
-    return tuple(calendar.watch_parts(day, hours, required))
+_WINDOW_SECONDS = int(WINDOW.total_seconds())
 
 
-def _watched(part, windows: list[datetime]) -> bool:
-    """A watch window starts within the part (`windows` sorted)."""
-    at = bisect_left(windows, part.start)
-    return at < len(windows) and windows[at] < part.end
+@dataclass(frozen=True)
+class _Schedule:
+    """The parts of a period's days an inbox must be watched in (for one opening hours and requirement)."""
+
+    days: list[tuple[date, str, int, bool]]  # day, ISO date, parts, whether its last part is over
+    part_of: dict[int, tuple[int, int]]  # watch window number -> (day's position, part's position)
+
+    @classmethod
+    def of(cls, days: list[date], hours: calendar.Hours, required: int, now: datetime) -> "_Schedule":
+        entries, part_of = [], {}
+        for position, day in enumerate(days):
+            parts = calendar.watch_parts(day, hours, required)
+            entries.append((day, day.isoformat(), len(parts), bool(parts) and parts[-1].end <= now))
+            for number, part in enumerate(parts):
+                part_of.update(dict.fromkeys(range(window_number(part.start), window_number(part.end)), (position, number)))
+        return cls(entries, part_of)
+
+    def days_of(self, windows, done_by_day: dict[date, tuple[int, int]]) -> list[dict]:
+        """Each day's watches (a part is watched when a watch window starts within it) and items done:
+        `compliant` is None on a closed day and until its opening hours are over."""
+        watched = Counter(day for day, _ in {self.part_of[w] for w in windows if w in self.part_of})
+        found = []
+        for position, (day, iso, parts, over) in enumerate(self.days):
+            seen = watched.get(position, 0)
+            done, by_proxy = done_by_day.get(day, (0, 0))
+            found.append({"date": iso, "open": parts > 0, "required": parts, "watched": seen,
+                          "compliant": (seen == parts) if over else None, "done": done, "done_by_proxy": by_proxy})
+        return found
 
 
-def _day(day: date, hours, required: int, windows: list[datetime], done: tuple[int, int], now: datetime) -> dict:
-    """A day's watches: `compliant` is None on a closed day and until its opening hours are over."""
-    parts = _parts(day, hours, required)
-    watched = sum(_watched(part, windows) for part in parts)
-    over = bool(parts) and parts[-1].end <= now
-    return {"date": day.isoformat(), "open": bool(parts), "required": len(parts), "watched": watched,
-            "compliant": (watched == len(parts)) if over else None, "done": done[0], "done_by_proxy": done[1]}
+def window_number(instant: datetime) -> int:
+    """The number of the first watch window starting at or after `instant` (windows since the epoch)."""
+    return -(-int(instant.timestamp()) // _WINDOW_SECONDS)
 
 
-def _watches(session, references: list[str], first: datetime, last: datetime) -> dict[str, list[datetime]]:
+# PostgreSQL: an inbox's windows as one array of window numbers (101,000 rows become 2,000).
+_WATCHES_SQL = f"""
+SELECT inbox, array_agg(div(extract(epoch from window_start)::bigint, {_WINDOW_SECONDS})) AS windows
+FROM inbox_watch WHERE inbox = ANY(:inboxes) AND window_start >= :first AND window_start < :last GROUP BY inbox
+"""
+
+
+def _watches(session, references: list[str], first: datetime, last: datetime) -> dict[str, list[int]]:
+    """Per inbox, the numbers of its watched windows in [first, last)."""
     if not references:
         return {}
-    rows = session.execute(select(WATCH.c.inbox, WATCH.c.window_start).where(
-        WATCH.c.inbox.in_(references), WATCH.c.window_start >= first, WATCH.c.window_start < last)).all()
-    found: dict[str, list[datetime]] = {}
-    for inbox, window in rows:
-        found.setdefault(inbox, []).append(as_utc(window))
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(text(_WATCHES_SQL), {"inboxes": references, "first": first, "last": last})
+        return dict(rows.all())
+    found: dict[str, list[int]] = {}
+    for inbox, window in session.execute(select(WATCH.c.inbox, WATCH.c.window_start).where(
+            WATCH.c.inbox.in_(references), WATCH.c.window_start >= first, WATCH.c.window_start < last)):
+        found.setdefault(inbox, []).append(window_number(as_utc(window)))
     return found
 
 
@@ -164,28 +206,38 @@ def _open_items(session, references: list[str], *, now: datetime, frames: dict[s
     """Open items by age and the overdue ones, per inbox, in one grouped query."""
     if not references:
         return {}
-    arrived = func.coalesce(ITEM.c.created_at, ITEM.c.last_updated)
+    # The open statuses listed (not `!= completed`), so the index range holds only open items; the
+    # arrival computed once per item (a subquery the planner keeps: OFFSET 0), each figure a FILTER.
+    open_items = (select(ITEM.c.owner, ITEM.c.kind, ITEM.c.due,
+                         func.coalesce(ITEM.c.created_at, ITEM.c.last_updated).label("arrived"))
+                  .where(among(session, ITEM.c.owner, references), ITEM.c.status.in_(_open_statuses()),
+                         ITEM.c.trashed_at.is_(None))
+                  .offset(0).subquery())
+    arrived = open_items.c.arrived
     ages = []
     for name, low, high in AGE_BUCKETS:
         condition = arrived <= now - timedelta(days=low)
         if high is not None:
             condition = and_(condition, arrived > now - timedelta(days=high))
-        ages.append(func.sum(case((condition, 1), else_=0)).label(name))
-    overdue = [func.sum(case((and_(ITEM.c.due.is_not(None), ITEM.c.due < now), 1), else_=0)).label("past_due")]
+        ages.append(func.count().filter(condition).label(name))
+    overdue = [func.count().filter(open_items.c.due < now).label("past_due")]
     for kind in ("fk-question", "consult", "result"):
         limit = now - timedelta(days=frames.get(kind, 14))
-        overdue.append(func.sum(case((and_(ITEM.c.kind == kind, arrived < limit), 1), else_=0))
+        overdue.append(func.count().filter(and_(open_items.c.kind == kind, arrived < limit))
                        .label(kind.replace("-", "_") + "_over_frame"))
     rows = session.execute(
-        select(ITEM.c.owner, func.count().label("total"), *ages, *overdue)
-        .where(ITEM.c.owner.in_(references), ITEM.c.status != "completed", ITEM.c.trashed_at.is_(None))
-        .group_by(ITEM.c.owner)).all()
+        select(open_items.c.owner, func.count().label("total"), *ages, *overdue).group_by(open_items.c.owner)).all()
     return {row.owner: {
         "open_items": {"total": row.total, "by_age": {name: int(getattr(row, name) or 0) for name, _, _ in AGE_BUCKETS}},
         "overdue": {"past_due": int(row.past_due or 0),
                     **{f"{kind}_over_frame": int(getattr(row, kind.replace('-', '_') + '_over_frame') or 0)
                        for kind in ("fk-question", "consult", "result")}},
     } for row in rows}
+
+
+@cache
+def _open_statuses() -> tuple[str, ...]:
+    return tuple(r["status"] for r in table("item_statuses") if r["status"] != "completed")
 
 
 @dataclass(frozen=True)
@@ -197,58 +249,64 @@ class Handling:
     overall: dict
 
 
-def _handling(session, references: list[str], first: datetime, last: datetime) -> Handling:
+def _handling(session, references: list[str], days: list[date]) -> Handling:
     if not references:
         return Handling({}, {}, _handled([]))
     if session.get_bind().dialect.name == "postgresql":
-        return _handling_in_sql(session, references, first, last)
-    return _handling_in_python(session, references, first, last)
+        return _handling_in_sql(session, references, days)
+    return _handling_in_python(session, references, *_bounds(days[0], days[-1]))
 
 
-# PostgreSQL: per inbox and overall (grouping sets) the counts and nearest-rank percentiles, both
-# of a duration from one sort (percentile_disc over an array); per inbox and local day the counts,
-# hashed. Sorts stay in memory and compare bytes (COLLATE "C": only the groups matter).
-_HOURS = "extract(epoch from {end} - created_at) / 3600"
+# PostgreSQL, in one pass over `ix_inbox_item_owner_done` (index-only, in its order: no sort of
+# the rows): per inbox and for all inboxes (grouping sets) the counts and nearest-rank
+# percentiles, both of a duration from one sort (percentile_disc over an array, of seconds as
+# float8, which sorts faster than numeric), and per inbox the local day each item was done
+# (width_bucket over the days' starting instants), counted here (not sent for all inboxes together).
+_SECONDS = "date_part('epoch', {end} - created_at)"
 _DONE_IN_PERIOD = "FROM inbox_item WHERE owner = ANY(:owners) AND done_at >= :first AND done_at < :last"
 _HANDLED_COLUMNS = f"""count(*) AS done, count(*) FILTER (WHERE done_by_proxy) AS by_proxy,
-  percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_HOURS.format(end="opened_at")})
+  percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_SECONDS.format(end="opened_at")})
     FILTER (WHERE opened_at >= created_at) AS to_open,
-  percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_HOURS.format(end="done_at")})
+  percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_SECONDS.format(end="done_at")})
     FILTER (WHERE done_at >= created_at) AS to_done"""
 _HANDLED_SQL = f"""
-SELECT owner COLLATE "C" AS owner, GROUPING(owner COLLATE "C") AS all_inboxes, {_HANDLED_COLUMNS}
-{_DONE_IN_PERIOD} GROUP BY GROUPING SETS ((owner COLLATE "C"), ())
+SELECT owner, GROUPING(owner) AS all_inboxes, {_HANDLED_COLUMNS},
+  CASE WHEN GROUPING(owner) = 0 THEN array_agg(width_bucket(done_at, :starts)) END AS days,
+  CASE WHEN GROUPING(owner) = 0 THEN array_agg(width_bucket(done_at, :starts)) FILTER (WHERE done_by_proxy) END
+    AS proxy_days
+{_DONE_IN_PERIOD} GROUP BY GROUPING SETS ((owner), ())
 """
 _OVERALL_SQL = f"SELECT {_HANDLED_COLUMNS} {_DONE_IN_PERIOD}"
-_PER_DAY_SQL = f"""
-SELECT owner, (done_at AT TIME ZONE 'Europe/Stockholm')::date AS day, count(*) AS done,
-  count(*) FILTER (WHERE done_by_proxy) AS by_proxy
-{_DONE_IN_PERIOD} GROUP BY owner, day
-"""
 
 
 def _from_row(row) -> dict:
     def hours(values, position):
-        return None if values is None or values[position] is None else round(float(values[position]), 2)
+        return None if values is None or values[position] is None else round(values[position] / 3600, 2)
 
     return {"done": row.done, "by_proxy": row.by_proxy,
             "time_to_open_hours": {"p50": hours(row.to_open, 0), "p90": hours(row.to_open, 1)},
             "time_to_done_hours": {"p50": hours(row.to_done, 0), "p90": hours(row.to_done, 1)}}
 
 
-def _handling_in_sql(session, references, first, last) -> Handling:
+def _per_day(days: list[date], buckets: list[int], proxy_buckets: list[int] | None) -> dict[date, tuple[int, int]]:
+    """Items done per local day from their width_bucket numbers (1 = the first day)."""
+    done, by_proxy = Counter(buckets), Counter(proxy_buckets or ())
+    return {days[n - 1]: (count, by_proxy.get(n, 0)) for n, count in done.items()}
+
+
+def _handling_in_sql(session, references, days: list[date]) -> Handling:
     session.execute(text("SET LOCAL work_mem = '64MB'"))  # this transaction's sorts, in memory
-    params = {"owners": references, "first": first, "last": last}
+    starts = [_bounds(day, day)[0] for day in days]
+    first, last = _bounds(days[0], days[-1])
     per_inbox: dict[str, dict] = {}
+    per_day: dict[str, dict[date, tuple[int, int]]] = {}
     overall = _handled([])
-    for row in session.execute(text(_HANDLED_SQL), params):
+    for row in session.execute(text(_HANDLED_SQL), {"owners": references, "first": first, "last": last, "starts": starts}):
         if row.all_inboxes:
             overall = _from_row(row)
         else:
             per_inbox[row.owner] = _from_row(row)
-    per_day: dict[str, dict[date, tuple[int, int]]] = {}
-    for row in session.execute(text(_PER_DAY_SQL), params):
-        per_day.setdefault(row.owner, {})[row.day] = (row.done, row.by_proxy)
+            per_day[row.owner] = _per_day(days, row.days, row.proxy_days)
     return Handling(per_inbox, per_day, overall)
 
 

@@ -46,9 +46,11 @@ class InboxItem(Base):
         Index("ix_inbox_item_focus", "focus"),
         # The whole feed in commit order: what the subscription notifier reads (adapter/subscriptions).
         Index("ix_inbox_item_feed_all", "feed_xid", "feed_pos"),
-        # Follow-up: an inbox's open items (by age), and those done in a period.
-        Index("ix_inbox_item_owner_status", "owner", "status"),
-        Index("ix_inbox_item_owner_done", "owner", "done_at"),
+        # Follow-up (MC-R47): an inbox's open items (by age), and those done in a period, each read from
+        # the index alone (the columns the report counts are included).
+        Index("ix_inbox_item_owner_status", "owner", "status",
+              postgresql_include=["kind", "created_at", "last_updated", "due", "trashed_at"]),
+        Index("ix_inbox_item_owner_done", "owner", "done_at", postgresql_include=["created_at", "opened_at", "done_by_proxy"]),
     )
 
 

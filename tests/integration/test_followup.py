@@ -115,6 +115,25 @@ def test_open_items_by_age_and_handling_times(client, app, inbox, fixed_clock):
     assert second["id"] != first["id"]
 
 
+def test_an_item_is_done_on_the_local_day_stockholm_sees(client, app, inbox, fixed_clock):
+    samverkan = inbox.shared(ALFA)
+    at(fixed_clock, MONDAY, 8)
+    for _ in range(2):
+        assert send(client, message(inbox.shared(KOMMUN_A), [samverkan], sent_by=inbox.personal(MARIA))).status_code == 201
+    as_member = {**bearer(app, hsa_id=CECILIA), "Content-Type": "application/json-patch+json"}
+    for item, (hour, minute) in zip(items(client, samverkan), ((22, 59), (23, 30))):  # 23:59 Monday, 00:30 Tuesday
+        for version, status in ((1, "in-progress"), (2, "completed")):
+            at(fixed_clock, MONDAY, hour, minute)
+            assert client.patch(f"/fhir/Task/{item['id']}", json=[{"op": "replace", "path": "/status", "value": status}],
+                                headers={**as_member, "If-Match": f'W/"{version}"'}).status_code == 200
+    at(fixed_clock, MONDAY + timedelta(days=2), 9)
+    figures = figures_of(followup(client, app, **{"from": "2026-11-23", "to": "2026-11-24"}), samverkan)
+    assert [(d["date"], d["done"]) for d in figures["days"]] == [("2026-11-23", 1), ("2026-11-24", 1)]
+    assert figures["handled"]["done"] == 2
+    monday_only = figures_of(followup(client, app, **{"from": "2026-11-23", "to": "2026-11-23"}), samverkan)
+    assert monday_only["handled"]["done"] == 1 and day_of(monday_only, "2026-11-23")["done"] == 1
+
+
 def test_items_past_due_and_past_their_frame_are_overdue_mc_r19(client, app, inbox, fixed_clock):
     samverkan = inbox.shared(ALFA)
     now = MONDAY.replace(hour=9)

@@ -27,3 +27,23 @@ def test_stored_messages_and_threads_survive_the_move_to_one_message_row(tmp_pat
         rows = connection.execute(text("SELECT communication_id, thread_id, save_to_journal FROM message ORDER BY 1")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("c1", "t1", True), ("c2", "c2", False)]
+
+
+def test_on_postgresql_indexes_carry_the_columns_their_models_include(database_url, postgresql_only):
+    """Alembic's comparison ignores INCLUDE; the follow-up report's index-only scans (MC-R47) rely on it."""
+    from sqlalchemy import text
+
+    Base = migrate.Base  # with every model's tables (migrate imports them)
+    wanted = {(index.table.name, index.name): list(index.dialect_options["postgresql"]["include"])
+              for table in Base.metadata.tables.values() for index in table.indexes
+              if index.dialect_options["postgresql"]["include"]}
+    assert wanted, "no model index includes columns"
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            found = {(table, name): [c.strip() for c in definition.partition(" INCLUDE (")[2].rstrip(")").split(",")]
+                     for table, name, definition in connection.execute(
+                         text("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"))}
+    finally:
+        engine.dispose()
+    assert {key: found.get(key) for key in wanted} == wanted
