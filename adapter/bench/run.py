@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 BASE = "https://meddelandecenter-adapter.github.io/fhir"
 HSA = "urn:oid:1.2.752.29.4.19"
+ORGANISATIONSNUMMER = "urn:oid:2.5.4.97"
+VGR = "2321000131"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -89,8 +91,11 @@ def _directory_bundle(path: str, *, region_units: int, municipal_units: int, mem
     for u in range(region_units + municipal_units):
         municipal = u >= region_units
         hsa = f"SE212000{u:04d}-E{u:06d}" if municipal else f"SE2321000131-E{u:06d}"
+        # The region's units are one care provider (VGR's organisation number), so clinicians message each
+        # other (MC-R9); each municipality is a provider of its own, reached through its samverkan inbox (MC-R3).
+        identifiers = [{"system": HSA, "value": hsa}] + ([] if municipal else [{"system": ORGANISATIONSNUMMER, "value": VGR}])
         add(f"urn:uuid:unit-{u}", {"resourceType": "Organization", "name": f"Enhet {u}", "active": True,
-                                   "identifier": [{"system": HSA, "value": hsa}],
+                                   "identifier": identifiers,
                                    "type": [{"coding": [{"system": f"{BASE}/CodeSystem/organization-kind",
                                                          "code": "municipality" if municipal else "region-unit"}]}]})
         for m in range(members):
