@@ -21,11 +21,16 @@ class VerifiedTokens:
         self._claims: dict[str, dict] = {}
         self._lock = threading.Lock()
 
-    def claims(self, token: str, verify: Callable[[], dict]) -> dict:
-        """The claims of `token`: cached while unexpired, else `verify()` (which raises 401 for a bad token)."""
+    def known(self, token: str) -> dict | None:
+        """The claims of `token` if it was verified and has not expired, else None."""
         with self._lock:
             cached = self._claims.get(token)
-        if cached is not None and cached.get("exp", 0) > self._clock():
+        return cached if cached is not None and cached.get("exp", 0) > self._clock() else None
+
+    def claims(self, token: str, verify: Callable[[], dict]) -> dict:
+        """The claims of `token`: cached while unexpired, else `verify()` (which raises 401 for a bad token)."""
+        cached = self.known(token)
+        if cached is not None:
             return cached
         claims = verify()
         if isinstance(claims.get("exp"), (int, float)):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from sqlalchemy import bindparam, exists, func, literal_column, select
+from sqlalchemy import any_, bindparam, exists, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from adapter.directory import shapes
 from adapter.directory.inboxes import INBOX_TYPES, remember_inboxes, remember_membership
@@ -34,19 +35,32 @@ _JSON = {"postgresql": ("json_agg", "json_build_object"), "sqlite": ("json_group
 
 @cache
 def _statement(dialect: str):
-    """The one SELECT (built once per backend): inboxes as a JSON array, membership, the original's key row."""
+    """The one SELECT (built once per backend): inboxes as a JSON array, membership, the original's key row.
+
+    PostgreSQL takes the inboxes as one array parameter (`= ANY`), so the statement's text is one
+    whatever their number: it is compiled once and sent as the driver's SQL (`_postgresql_sql`).
+    """
     aggregate, build = _JSON[dialect]
 
     def as_object(table, names):
         return getattr(func, build)(*[part for name in names for part in (literal_column(f"'{name}'"), table.c[name])])
 
-    inboxes = (select(getattr(func, aggregate)(as_object(ENTRY, _INBOX_COLUMNS)))
-               .where(ENTRY.c.reference.in_(bindparam("references", expanding=True))).scalar_subquery())
+    named = (ENTRY.c.reference == any_(bindparam("references", type_=ARRAY(ENTRY.c.reference.type)))
+             if dialect == "postgresql" else ENTRY.c.reference.in_(bindparam("references", expanding=True)))
+    inboxes = select(getattr(func, aggregate)(as_object(ENTRY, _INBOX_COLUMNS))).where(named).scalar_subquery()
     member = exists().where(MEMBER.c.inbox == bindparam("inbox"), MEMBER.c.practitioner_id == bindparam("practitioner_id"))
     original = (select(as_object(MESSAGE, ("communication_id", "content_hash")))
                 .where(MESSAGE.c.sender == bindparam("sender"), MESSAGE.c.system == bindparam("system"),
                        MESSAGE.c.value == bindparam("value")).limit(1).scalar_subquery())
     return select(inboxes.label("inboxes"), member.label("member"), original.label("original"))
+
+
+@cache
+def _postgresql_sql(dialect) -> tuple[str, dict]:
+    """The PostgreSQL statement as psycopg's SQL, with its fixed parameters (the LIMIT): no SQLAlchemy
+    statement set-up per message (issue #17)."""
+    compiled = _statement("postgresql").compile(dialect=dialect)
+    return str(compiled), {name: value for name, value in compiled.params.items() if value is not None}
 
 
 def _json(value):
@@ -67,10 +81,13 @@ def read_ahead(ctx, resource: dict, references: list[str], *, message_key) -> No
         key = None
     if not inboxes and key is None:
         return
-    row = connection.execute(_statement(connection.dialect.name), {
-        "references": inboxes or [""], "inbox": sender, "practitioner_id": practitioner_id,
-        "sender": key[0] if key else None, "system": key[1] if key else None, "value": key[2] if key else None,
-    }).one()
+    params = {"references": inboxes or [""], "inbox": sender, "practitioner_id": practitioner_id,
+              "sender": key[0] if key else None, "system": key[1] if key else None, "value": key[2] if key else None}
+    if connection.dialect.name == "postgresql":
+        sql, fixed = _postgresql_sql(connection.dialect)
+        row = connection.exec_driver_sql(sql, {**fixed, **params}).one()
+    else:
+        row = connection.execute(_statement(connection.dialect.name), params).one()
     remember_inboxes(ctx.session, _json(row.inboxes) or [])
     if sender and practitioner_id and sender.startswith("HealthcareService/"):
         remember_membership(ctx.session, inbox=sender, practitioner_id=practitioner_id, member=bool(row.member))

@@ -100,3 +100,20 @@ def test_an_unreachable_issuer_is_401_not_500(config, clean_database, app, sandb
 def test_an_issuer_without_its_settings_is_refused_at_start(config):
     with pytest.raises(ValueError, match="jwks_uri"):
         create_app(config.with_overrides(oidc_issuers=({"issuer": ISSUER, "audience": AUDIENCE},)))
+
+
+def test_a_user_tokens_signature_is_checked_once_and_a_forged_twin_is_still_refused(idp, production, monkeypatch):
+    from adapter.auth import oidc
+
+    checks = []
+    verify = oidc.verify
+    monkeypatch.setattr(oidc, "verify", lambda *a, **k: checks.append(1) or verify(*a, **k))
+    token = _token(idp, hsa_id=ANNA)
+    assert [_get(production, "/fhir/Organization", token).status_code for _ in range(3)] == [200, 200, 200]
+    assert len(checks) == 1
+    forger, _ = _key("k1")  # same claims, another key: another token string, verified on its own
+    _header, payload, _signature = token.split(".")
+    forged = jwt.encode(jwt.decode(token, options={"verify_signature": False}), forger, algorithm="RS256",
+                        headers={"kid": "k1"})
+    assert forged.split(".")[1] == payload and forged != token
+    assert _get(production, "/fhir/Organization", forged).status_code == 401

@@ -54,3 +54,13 @@ def test_claims_without_an_expiry_are_never_cached():
     for _ in range(2):
         cache.claims("t", lambda: calls.append(1) or {"sub": "x"})
     assert len(calls) == 2
+
+
+def test_known_gives_a_verified_tokens_claims_until_it_expires():
+    clock = Clock()
+    cache = VerifiedTokens(clock=clock)
+    assert cache.known("t") is None
+    cache.claims("t", lambda: {"iss": "https://idp.example", "exp": 1500})
+    assert cache.known("t") == {"iss": "https://idp.example", "exp": 1500}
+    clock.now = 1500
+    assert cache.known("t") is None
