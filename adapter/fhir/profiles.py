@@ -21,6 +21,7 @@ from fhirpathpy import compile as compile_fhirpath
 from fhirpathpy.models import models
 
 from adapter.errors import Issue
+from adapter.fhir.fhirpath_subset import compile_subset
 from adapter.resources import data_dir, load_json
 
 _R4 = models["r4"]
@@ -193,8 +194,9 @@ def _compile(definition: dict) -> Profile:
         segments = tuple(path_part.split(".")[1:])
         for constraint in element.get("constraint", []):
             if constraint.get("severity", "error") == "error" and constraint.get("expression"):
-                invariants.append(Invariant(constraint["key"], constraint["human"], constraint["expression"], segments,
-                                            compile_fhirpath(constraint["expression"], _R4)))
+                expression = constraint["expression"]
+                invariants.append(Invariant(constraint["key"], constraint["human"], expression, segments,
+                                            compile_subset(expression) or compile_fhirpath(expression, _R4)))
         if not segments:
             continue
         if slice_name and segments[-1] not in ("extension", "modifierExtension"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapter.db import Base
@@ -42,7 +42,9 @@ class InboxItem(Base):
 
     __table_args__ = (
         Index("ix_inbox_item_feed", "owner", "feed_xid", "feed_pos"),
-        Index("ix_inbox_item_trashed", "trashed_at"),
+        # Only trashed items (the purge's order): a new item costs no entry here.
+        Index("ix_inbox_item_trashed", "trashed_at", postgresql_where=text("trashed_at IS NOT NULL"),
+              sqlite_where=text("trashed_at IS NOT NULL")),
         Index("ix_inbox_item_focus", "focus"),
         # The whole feed in commit order: what the subscription notifier reads (adapter/subscriptions).
         Index("ix_inbox_item_feed_all", "feed_xid", "feed_pos"),
@@ -50,7 +52,8 @@ class InboxItem(Base):
         # the index alone (the columns the report counts are included).
         Index("ix_inbox_item_owner_status", "owner", "status",
               postgresql_include=["kind", "created_at", "last_updated", "due", "trashed_at"]),
-        Index("ix_inbox_item_owner_done", "owner", "done_at", postgresql_include=["created_at", "opened_at", "done_by_proxy"]),
+        Index("ix_inbox_item_owner_done", "owner", "done_at", postgresql_include=["created_at", "opened_at", "done_by_proxy"],
+              postgresql_where=text("done_at IS NOT NULL"), sqlite_where=text("done_at IS NOT NULL")),
     )
 
 

@@ -41,9 +41,27 @@ def test_on_postgresql_indexes_carry_the_columns_their_models_include(database_u
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            found = {(table, name): [c.strip() for c in definition.partition(" INCLUDE (")[2].rstrip(")").split(",")]
+            found = {(table, name): [c.strip() for c in definition.partition(" INCLUDE (")[2].partition(")")[0].split(",")]
                      for table, name, definition in connection.execute(
                          text("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"))}
     finally:
         engine.dispose()
     assert {key: found.get(key) for key in wanted} == wanted
+
+
+def test_on_postgresql_partial_indexes_hold_what_their_models_say(database_url, postgresql_only):
+    """Alembic's comparison ignores an index's WHERE; new items skip the done and trash indexes (issue #17)."""
+    from sqlalchemy import text
+
+    wanted = {index.name: str(index.dialect_options["postgresql"]["where"])
+              for table in migrate.Base.metadata.tables.values() for index in table.indexes
+              if index.dialect_options["postgresql"]["where"] is not None}
+    assert wanted, "no model index is partial"
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            found = dict(connection.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()")).all())
+    finally:
+        engine.dispose()
+    assert {name: found.get(name, "").partition(" WHERE ")[2].strip("()") for name in wanted} == wanted
