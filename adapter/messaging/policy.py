@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from adapter.directory.rules import party_of  # noqa: F401  (re-exported: the policy's party dimension)
 from adapter.errors import RuleViolation
@@ -124,6 +125,8 @@ class FlowPolicy:
                 reason_sv=row["reason_sv"], expression=row["expression"] or None, row=int(row["order"]),
             )
             self._rows.append((matchers, decision))
+        # A pure function of a (frozen, hashable) Flow, and few distinct flows occur: decide each once.
+        self._decide = lru_cache(maxsize=4096)(self._first_matching_row)
 
     @classmethod
     def from_table(cls) -> "FlowPolicy":
@@ -137,6 +140,9 @@ class FlowPolicy:
 
     def decide(self, flow: Flow) -> Decision:
         """The first row matching `flow` decides."""
+        return self._decide(flow)
+
+    def _first_matching_row(self, flow: Flow) -> Decision:
         for matchers, decision in self._rows:
             if all(getter(flow) in allowed for getter, allowed in matchers):
                 return decision
