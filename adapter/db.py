@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import select
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -70,16 +70,6 @@ def among(session, column, values):
     return column.in_(values)
 
 
-class _Done:
-    """A result computed inline (the Future's `result()` for SQLite)."""
-
-    def __init__(self, value):
-        self._value = value
-
-    def result(self):
-        return self._value
-
-
 def read_beside(session, function):
     """Start `function(other_session)` on a second pooled connection, read-only in a transaction of
     its own, while the caller goes on with `session`; `.result()` waits for it (and raises what it
@@ -90,7 +80,9 @@ def read_beside(session, function):
     """
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
-        return _Done(function(session))
+        done: Future = Future()
+        done.set_result(function(session))
+        return done
 
     def run():
         with Session(bind=engine) as other:

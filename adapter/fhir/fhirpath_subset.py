@@ -76,7 +76,7 @@ class _Parser:
         while (token := self._peek()) in (("name", "and"), ("name", "or")):
             self.position += 1
             right = self._comparison()
-            left = _and(left, right) if token[1] == "and" else _or(left, right)
+            left = _logic(left, right, decisive=token[1] == "or")
         return left
 
     def _comparison(self) -> Evaluator:
@@ -182,23 +182,14 @@ def _truth(values: Collection) -> bool | None:
     return True  # a non-empty, non-boolean singleton evaluates as true
 
 
-def _and(left: Evaluator, right: Evaluator) -> Evaluator:
+def _logic(left: Evaluator, right: Evaluator, *, decisive: bool) -> Evaluator:
+    """`and` (decisive False) or `or` (decisive True): either side decisive decides, else empty
+    stays empty (three-valued logic), else the other value."""
     def evaluate(focus: Collection) -> Collection:
         a, b = _truth(left(focus)), _truth(right(focus))
-        if a is False or b is False:
-            return [False]
+        if a is decisive or b is decisive:
+            return [decisive]
         if a is None or b is None:
             return []
-        return [True]
-    return evaluate
-
-
-def _or(left: Evaluator, right: Evaluator) -> Evaluator:
-    def evaluate(focus: Collection) -> Collection:
-        a, b = _truth(left(focus)), _truth(right(focus))
-        if a is True or b is True:
-            return [True]
-        if a is None or b is None:
-            return []
-        return [False]
+        return [not decisive]
     return evaluate

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
 
-from sqlalchemy import and_, case, func, select, text
+from sqlalchemy import and_, func, select, text
 
 from adapter.db import among, as_utc, read_beside
 from adapter.directory import lookups
@@ -73,8 +73,12 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
     UTC, because SQLite compares a bound datetime by its wall-clock digits: 00:00+01:00 would
     be compared as 00:00 UTC, an hour late.
     """
-    return (datetime.combine(start, datetime.min.time(), calendar.STOCKHOLM).astimezone(timezone.utc),
-            datetime.combine(end + timedelta(days=1), datetime.min.time(), calendar.STOCKHOLM).astimezone(timezone.utc))
+    return _start_of(start), _start_of(end + timedelta(days=1))
+
+
+def _start_of(day: date) -> datetime:
+    """The instant (UTC) the local day begins."""
+    return datetime.combine(day, datetime.min.time(), calendar.STOCKHOLM).astimezone(timezone.utc)
 
 
 def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
@@ -228,9 +232,9 @@ def _open_items(session, references: list[str], *, now: datetime, frames: dict[s
     rows = session.execute(
         select(open_items.c.owner, func.count().label("total"), *ages, *overdue).group_by(open_items.c.owner)).all()
     return {row.owner: {
-        "open_items": {"total": row.total, "by_age": {name: int(getattr(row, name) or 0) for name, _, _ in AGE_BUCKETS}},
-        "overdue": {"past_due": int(row.past_due or 0),
-                    **{f"{kind}_over_frame": int(getattr(row, kind.replace('-', '_') + '_over_frame') or 0)
+        "open_items": {"total": row.total, "by_age": {name: getattr(row, name) for name, _, _ in AGE_BUCKETS}},
+        "overdue": {"past_due": row.past_due,
+                    **{f"{kind}_over_frame": getattr(row, kind.replace('-', '_') + '_over_frame')
                        for kind in ("fk-question", "consult", "result")}},
     } for row in rows}
 
@@ -296,7 +300,7 @@ def _per_day(days: list[date], buckets: list[int], proxy_buckets: list[int] | No
 
 def _handling_in_sql(session, references, days: list[date]) -> Handling:
     session.execute(text("SET LOCAL work_mem = '64MB'"))  # this transaction's sorts, in memory
-    starts = [_bounds(day, day)[0] for day in days]
+    starts = [_start_of(day) for day in days]
     first, last = _bounds(days[0], days[-1])
     per_inbox: dict[str, dict] = {}
     per_day: dict[str, dict[date, tuple[int, int]]] = {}

@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from adapter.db import Base
 
+# The partial indexes' predicates (new items are neither done nor trashed).
+_DONE = text("done_at IS NOT NULL")
+_TRASHED = text("trashed_at IS NOT NULL")
+
 
 class InboxItem(Base):
     """A Task projected for its inbox: what polling, folders and purging read (the JSON is in `resource`).
@@ -43,8 +47,7 @@ class InboxItem(Base):
     __table_args__ = (
         Index("ix_inbox_item_feed", "owner", "feed_xid", "feed_pos"),
         # Only trashed items (the purge's order): a new item costs no entry here.
-        Index("ix_inbox_item_trashed", "trashed_at", postgresql_where=text("trashed_at IS NOT NULL"),
-              sqlite_where=text("trashed_at IS NOT NULL")),
+        Index("ix_inbox_item_trashed", "trashed_at", postgresql_where=_TRASHED, sqlite_where=_TRASHED),
         Index("ix_inbox_item_focus", "focus"),
         # The whole feed in commit order: what the subscription notifier reads (adapter/subscriptions).
         Index("ix_inbox_item_feed_all", "feed_xid", "feed_pos"),
@@ -53,7 +56,7 @@ class InboxItem(Base):
         Index("ix_inbox_item_owner_status", "owner", "status",
               postgresql_include=["kind", "created_at", "last_updated", "due", "trashed_at"]),
         Index("ix_inbox_item_owner_done", "owner", "done_at", postgresql_include=["created_at", "opened_at", "done_by_proxy"],
-              postgresql_where=text("done_at IS NOT NULL"), sqlite_where=text("done_at IS NOT NULL")),
+              postgresql_where=_DONE, sqlite_where=_DONE),
     )
 
 
