@@ -22,6 +22,7 @@ from sqlalchemy import select, tuple_
 
 from adapter.auth.caller import ADAPTER
 from adapter.context import Context
+from adapter.db import custom_plans
 from adapter.errors import AdapterError, MalformedRequest
 from adapter.directory import readmodel
 from adapter.fhir import service, store
@@ -276,6 +277,8 @@ def _load_batch(ctx: Context, entries: list[dict], ids: ReferenceMap, report: Lo
     Without `savepoints` (the usual case: a directory file rarely has a bad entry) the first
     failing entry raises; with them each entry is its own savepoint and a failure is reported.
     """
+    # The directory's tables grow within the load: a plan cached while they were small would stay.
+    custom_plans(ctx.session)
     # Users' read-model rows are refreshed once per batch, not once per Practitioner and role.
     readmodel.defer_user_refreshes(ctx.session)
     owners = _prefetch_owners(ctx, entries)

@@ -19,7 +19,7 @@ from functools import cache
 
 from sqlalchemy import and_, func, select, text
 
-from adapter.db import among, as_utc, read_beside
+from adapter.db import among, as_utc, custom_plans, read_beside
 from adapter.directory import lookups
 from adapter.followup import calendar
 from adapter.followup.models import InboxWatch
@@ -87,6 +87,7 @@ def report(ctx, *, inboxes, start: date, end: date, settings: Settings) -> dict:
     days = calendar.local_days(start, end)
     references = [i.reference for i in inboxes]
     first, last = _bounds(start, end)
+    custom_plans(ctx.session)  # long reads whose best plan depends on the period and the inboxes
     # The done items' pass is the longest read; the other figures are read beside it, on a second
     # connection (PostgreSQL), and all are of committed data read within the same moment.
     beside = read_beside(ctx.session, lambda session: (
@@ -329,6 +330,7 @@ def weekly(ctx, *, inboxes, figures: dict) -> list[dict]:
     report's days, and the handling of the items done that week."""
     references = [i.reference for i in inboxes]
     period = figures["period"]
+    custom_plans(ctx.session)
     weeks = []
     for start, end in calendar.weeks(date.fromisoformat(period["from"]), date.fromisoformat(period["to"])):
         judged = [d["compliant"] for inbox in figures["inboxes"] for d in inbox["days"]
