@@ -101,8 +101,13 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, database_url):
     ids = _enqueue(app, 600)
     killed = _worker(database_url, receiver, "killed", lease=3)
     _wait_for(receiver, 150)
+    # The receiver stops answering, so the worker is surely mid-batch (its rows claimed) when it is
+    # killed: a kill that landed between two batches left nothing to take over on a loaded CI machine.
+    receiver.delay_seconds = 20
+    time.sleep(0.5)
     killed.send_signal(signal.SIGKILL)
     killed.wait(10)
+    receiver.delay_seconds = 0.01
     survivor = _worker(database_url, receiver, "survivor", lease=3)
     try:
         assert _wait_until_done(app, 600, timeout=120) == {"delivered": 600}
