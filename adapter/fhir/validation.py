@@ -1,7 +1,8 @@
 """Validation of incoming resources, once, on arrival (DESIGN.md, "Wire").
 
 1. JSON: parsed with depth and element-count limits (hostile bodies).
-2. Structure: fhir.resources R4B models (unknown elements, wrong shapes).
+2. Structure: fhir.resources R4B models (unknown elements, wrong shapes), through a check
+   compiled from them (`structure.py`) that asks the models only when it cannot accept.
 3. The base R4 spec's rules that fhir.resources leaves out, read from the official
    definitions kept under `fhir_profiles/r4/`: JSON primitive types (a boolean is `true`, not
    `"yes"`), required bindings, and allowed reference target types.
@@ -20,6 +21,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from adapter.errors import Issue, MalformedRequest, UnprocessableResource
+from adapter.fhir import structure
 from adapter.fhir.profiles import Profiles
 from adapter.resources import load_json
 
@@ -213,6 +215,8 @@ class ResourceValidator:
         problems = _forbidden_values(resource, resource_type)
         if problems:
             raise MalformedRequest(*(Issue("structure", message, where) for where, message in problems[:20]))
+        if structure.accepts(resource_type, resource):
+            return  # what the compiled check accepts the models accept; anything else they judge
         try:
             get_fhir_model_class(resource_type).model_validate(resource)
         except ValidationError as exc:
