@@ -119,10 +119,32 @@ def _json_value(value):
     raise TypeError(f"cannot queue a {type(value).__name__}")
 
 
+class JSONText(str):
+    """A column value that is JSON text already (a resource's content): on PostgreSQL it travels inside
+    the rows' JSON as the JSON it is, not encoded a second time as a string (issue #17), and
+    `json_populate_recordset` stores its text exactly as it came."""
+
+    __slots__ = ()
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _rows_json(rows: list[dict]) -> str:
+    """The rows as one JSON array, JSONText values in place as they are."""
+    if not any(type(value) is JSONText for row in rows for value in row.values()):
+        return _dumps(rows)
+    encoded = []
+    for row in rows:
+        parts = [f"{_dumps(name)}:{value if type(value) is JSONText else _dumps(value)}" for name, value in row.items()]
+        encoded.append("{" + ",".join(parts) + "}")
+    return "[" + ",".join(encoded) + "]"
+
+
 def _flush_postgresql(connection: Connection, groups) -> None:
     shape = tuple((table.name, columns, computed) for table, columns, computed, _rows in groups)
-    params = {f"p{position}": json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
-              for position, (_table, _columns, _computed, rows) in enumerate(groups)}
+    params = {f"p{position}": _rows_json(rows) for position, (_table, _columns, _computed, rows) in enumerate(groups)}
     # The driver's SQL as is: a cached text() still costs SQLAlchemy a compiled-statement context per
     # execution (issue #17: a tenth of a worker's time went to statement set-up).
     connection.exec_driver_sql(_shaped_sql(shape, connection.dialect.identifier_preparer.quote), params)

@@ -15,7 +15,7 @@ from adapter.fhir.indexing import index_rows
 from adapter.fhir.models import DateIndex, ReferenceIndex, ResourceRow, ResourceVersion, TokenIndex, UniqueIdentifier
 from adapter.fhir.registry import ResourceDefinition
 from adapter.identifiers import canonical_system
-from adapter.writes import insert_later
+from adapter.writes import JSONText, insert_later
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def persist(
     meta = _meta(resource, definition, version=version, now=now)
     resource["id"] = resource_id
     resource["meta"] = meta
-    content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+    content = JSONText(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
     owner = {"resource_type": definition.name, "id": resource_id}
     connection = session.connection()
     if previous is None:
@@ -204,7 +204,7 @@ def persist_new_many(session: Session, *, definition: ResourceDefinition, resour
     stored_list = []
     for resource in resources:
         resource["meta"] = _meta(resource, definition, version=1, now=now)
-        content = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+        content = JSONText(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
         rows.append({"resource_type": definition.name, "id": resource["id"], "version": 1, "last_updated": now, "content": content})
         stored_list.append(Stored(definition.name, resource["id"], 1, now, content))
     connection = session.connection()

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from adapter.bench.baseline import BaselineRow
 from adapter.db import make_engine, utcnow
 from adapter.fhir.models import ResourceRow, TokenIndex
-from adapter.writes import insert_later
+from adapter.writes import JSONText, insert_later
 
 BASELINE = BaselineRow.__table__
 TOKENS = TokenIndex.__table__
@@ -54,6 +54,15 @@ def test_on_postgresql_the_queued_rows_of_every_table_are_one_statement(engine, 
     assert len(statements) == 1 and statements[0].startswith("WITH")
     with engine.connect() as connection:
         assert sorted(connection.execute(select(BASELINE.c.content)).scalars()) == ["a", "b", "c"]
+
+
+def test_json_text_is_stored_exactly_as_it_was_queued(engine):
+    # On PostgreSQL it travels inside the rows' JSON as JSON, not as an escaped string (#17).
+    contents = ['{"a":"quote \\" and \\\\","b":[1,2.50,{"c":"é\\u00e9 \\n"}]}', '[]', '{"x":null}']
+    with engine.begin() as connection:
+        insert_later(connection, BASELINE, [{"content": JSONText(c)} for c in contents] + [{"content": "plain"}])
+    with engine.connect() as connection:
+        assert sorted(connection.execute(select(BASELINE.c.content)).scalars()) == sorted(contents + ["plain"])
 
 
 def test_a_rolled_back_transaction_leaves_no_queued_row_behind(engine):
