@@ -27,6 +27,8 @@ from pydantic import TypeAdapter, ValidationError
 # The validators every model has, which this check mirrors (no nulls; required elements; one
 # type per choice element). A model with any other validator is left to the library.
 _MIRRORED_VALIDATORS = frozenset({"reject_null_complex_elements", "validate_after_model_construction"})
+# How a complex type's value becomes its model: `model_validate` of the dict, nothing more.
+_PLAIN_VALIDATOR = FhirBase.fhir_model_validator.__func__
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ def _field(annotation) -> _Field | None:
         if inner is None:
             return None
     if isinstance(inner, type) and issubclass(inner, FhirBase):
-        if issubclass(inner, FhirElementOrResourceBase):
-            return None  # a resource inside a resource: its type is read from the JSON
+        if issubclass(inner, FhirElementOrResourceBase) or inner.fhir_model_validator.__func__ is not _PLAIN_VALIDATOR:
+            return None  # a resource inside a resource (its type is read from the JSON), or a type of its own kind
         return _Field(is_list, _complex(inner.get_model_klass()))
     return _Field(is_list, _primitive(inner))
 
