@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 from urllib.parse import urlencode
 
 from sqlalchemy import BigInteger, Text, and_, cast, func, or_, select, text, tuple_
@@ -60,13 +61,20 @@ def next_positions(session, count: int = 1) -> list[tuple[int, int]]:
         ).all()
         return sorted((int(xid), int(pos)) for xid, pos in rows)
     counter = FeedCounter.__table__
-    value = connection.execute(
-        counter.update().where(counter.c.id == 1).values(value=counter.c.value + count).returning(counter.c.value)
-    ).scalar()
+    # The driver's SQL: one per message, inside SQLite's write lock (issue #17).
+    value = connection.exec_driver_sql(_counter_sql(connection.dialect), (count,)).scalar()
     if value is None:
         connection.execute(counter.insert().values(id=1, value=count))
         value = count
     return [(0, int(value) - count + 1 + i) for i in range(count)]
+
+
+@cache
+def _counter_sql(dialect) -> str:
+    """`UPDATE feed_counter SET value = value + ? WHERE id = 1 RETURNING value` (qmark: SQLite)."""
+    quote = dialect.identifier_preparer.quote
+    table, value, key = quote(FeedCounter.__table__.name), quote("value"), quote("id")
+    return f"UPDATE {table} SET {value} = {value} + ? WHERE {key} = 1 RETURNING {value}"
 
 
 def _instant(value: str | None) -> datetime | None:

@@ -38,8 +38,8 @@ _JSON = {"postgresql": ("json_agg", "json_build_object"), "sqlite": ("json_group
 def _statement(dialect: str):
     """The one SELECT (built once per backend): inboxes as a JSON array, membership, the original's key row.
 
-    PostgreSQL takes the inboxes as one JSON array parameter, so the statement's text is one
-    whatever their number: it is compiled once and sent as the driver's SQL (`_postgresql_sql`).
+    The inboxes come as one JSON array parameter, so the statement's text is one whatever their
+    number: it is compiled once and sent as the driver's SQL (`_driver_sql`).
     """
     aggregate, build = _JSON[dialect]
 
@@ -58,8 +58,9 @@ def _statement(dialect: str):
         inboxes = (select(getattr(func, aggregate)(as_object(found, _INBOX_COLUMNS)))
                    .select_from(wanted).join(found, true()).scalar_subquery())
     else:
+        wanted = func.json_each(bindparam("references", type_=Text)).table_valued("value")
         inboxes = (select(getattr(func, aggregate)(as_object(ENTRY, _INBOX_COLUMNS)))
-                   .where(ENTRY.c.reference.in_(bindparam("references", expanding=True))).scalar_subquery())
+                   .where(ENTRY.c.reference.in_(select(wanted.c.value))).scalar_subquery())
     member = exists().where(MEMBER.c.inbox == bindparam("inbox"), MEMBER.c.practitioner_id == bindparam("practitioner_id"))
     original = (select(as_object(MESSAGE, ("communication_id", "content_hash")))
                 .where(MESSAGE.c.sender == bindparam("sender"), MESSAGE.c.system == bindparam("system"),
@@ -68,9 +69,13 @@ def _statement(dialect: str):
 
 
 @cache
-def _postgresql_sql(dialect) -> str:
-    """The PostgreSQL statement as psycopg's SQL: no SQLAlchemy statement set-up per message (issue #17)."""
-    return str(_statement("postgresql").compile(dialect=dialect))
+def _driver_sql(dialect) -> tuple[str, tuple[str, ...] | None, dict]:
+    """The statement as the driver's SQL, the order of its parameters where they are positional
+    (SQLite's `?`), and the values SQLAlchemy fixed (SQLite's OFFSET 0): no SQLAlchemy statement
+    set-up per message (issue #17)."""
+    compiled = _statement(dialect.name).compile(dialect=dialect)
+    fixed = {name: value for name, value in compiled.params.items() if value is not None}
+    return str(compiled), (tuple(compiled.positiontup) if compiled.positional else None), fixed
 
 
 def _json(value):
@@ -91,13 +96,11 @@ def read_ahead(ctx, resource: dict, references: list[str], *, message_key) -> No
         key = None
     if not inboxes and key is None:
         return
-    params = {"references": inboxes or [""], "inbox": sender, "practitioner_id": practitioner_id,
+    params = {"references": json.dumps(inboxes), "inbox": sender, "practitioner_id": practitioner_id,
               "sender": key[0] if key else None, "system": key[1] if key else None, "value": key[2] if key else None}
-    if connection.dialect.name == "postgresql":
-        params["references"] = json.dumps(inboxes)
-        row = connection.exec_driver_sql(_postgresql_sql(connection.dialect), params).one()
-    else:
-        row = connection.execute(_statement(connection.dialect.name), params).one()
+    sql, positions, fixed = _driver_sql(connection.dialect)
+    params.update(fixed)
+    row = connection.exec_driver_sql(sql, tuple(params[name] for name in positions) if positions else params).one()
     remember_inboxes(ctx.session, _json(row.inboxes) or [])
     if sender and practitioner_id and sender.startswith("HealthcareService/"):
         remember_membership(ctx.session, inbox=sender, practitioner_id=practitioner_id, member=bool(row.member))

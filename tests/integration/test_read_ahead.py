@@ -48,7 +48,7 @@ def test_a_sent_by_who_is_no_member_is_refused_after_a_read_ahead_mc_r38(client,
 def test_on_postgresql_the_read_ahead_is_planned_once_for_any_number_of_inboxes(app, postgresql_only):
     """Its cached plan serves every message: re-planning it per message cost PostgreSQL more than running it (#17)."""
     engine = app.extensions["mc"].engine
-    sql = read_ahead._postgresql_sql(engine.dialect)
+    sql, _positions, _fixed = read_ahead._driver_sql(engine.dialect)
     with engine.connect() as connection:
         for count in [1, 2, 3, 5, 8, 13] * 3:
             names = [f"HealthcareService/ra-{count}-{i}" for i in range(count)]
