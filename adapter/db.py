@@ -30,6 +30,16 @@ NAMING_CONVENTION = {
 # BEGIN IMMEDIATE so that two writers queue on the busy timeout instead of one failing with
 # "database is locked" when it upgrades a read lock; reads start a deferred transaction.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=True)
+# Whether a writing unit of work may read from a snapshot taken before its first write: on
+# SQLite its write lock is then taken at that first write (with its deferred inserts, at the
+# commit) instead of at its first read, so routing a message no longer holds every other
+# writer off (issue #17). Reads before the first write see what was committed when they began,
+# as under PostgreSQL's READ COMMITTED; only units of work whose reads allow it opt in
+# (`ResourceDefinition.reads_committed`). PostgreSQL needs nothing: it runs READ COMMITTED.
+snapshot_reads: ContextVar[bool] = ContextVar("snapshot_reads", default=False)
+_SNAPSHOT = "mc_snapshot_reads"
+# What a statement that only reads starts with (anything else, SAVEPOINT included, writes).
+_READING = ("SELECT", "PRAGMA", "EXPLAIN")
 
 
 @contextmanager
@@ -190,7 +200,28 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+        connection.info.pop(_SNAPSHOT, None)  # left by a transaction that wrote nothing
+        if write_intent.get() and not snapshot_reads.get():
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        connection.exec_driver_sql("BEGIN")
+        if write_intent.get():
+            connection.info[_SNAPSHOT] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _first_write(connection, _cursor, statement, _parameters, _context, _executemany):
+        if connection.info.get(_SNAPSHOT) and not statement.lstrip()[:7].upper().startswith(_READING):
+            # The snapshot's read transaction ends and a writing one begins: a read transaction
+            # that writes fails at once when another writer committed since it began.
+            del connection.info[_SNAPSHOT]
+            dbapi_connection = connection.connection.dbapi_connection
+            dbapi_connection.execute("COMMIT")
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+
+    # Not on "commit": the deferred inserts are flushed in that event, after which the flag is
+    # gone anyway (their first statement begins the write).
+    event.listen(engine, "rollback", lambda connection: connection.info.pop(_SNAPSHOT, None))
+    event.listen(engine.pool, "checkin", lambda _dbapi, record: record.info.pop(_SNAPSHOT, None) if record else None)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

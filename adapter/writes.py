@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Callable
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Engine
@@ -36,17 +37,20 @@ _FLUSHING = "mc_flushing_inserts"
 _FAILED = "mc_flush_failed"
 
 
-def insert_later(connection: Connection, table: Table, rows: list[dict], *, computed: dict[str, str] | None = None) -> None:
+def insert_later(connection: Connection, table: Table, rows: list[dict], *, computed: dict[str, str] | None = None,
+                 complete: Callable[[Connection, list[dict]], None] | None = None) -> None:
     """Queue `rows` for `table` on this connection; they are sent before anything else runs.
 
     `computed` names columns whose value PostgreSQL computes as the rows are inserted (an SQL
-    expression, e.g. the feed's `nextval`); it is for PostgreSQL only.
+    expression, e.g. the feed's `nextval`); it is for PostgreSQL only. `complete(connection,
+    rows)` fills in columns as the rows are sent (SQLite's feed positions: taken then, the
+    write lock held), for the other backends.
     """
     if not rows:
         return
     if computed and connection.dialect.name != "postgresql":
         raise ValueError("computed columns are for PostgreSQL")
-    connection.info.setdefault(_PENDING, []).append((table, rows, tuple(sorted((computed or {}).items()))))
+    connection.info.setdefault(_PENDING, []).append((table, rows, tuple(sorted((computed or {}).items())), complete))
 
 
 def flush(connection: Connection) -> None:
@@ -59,6 +63,9 @@ def flush(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
             _flush_postgresql(connection, _grouped(pending))
         else:
+            for _table, rows, _computed, complete in pending:
+                if complete is not None:
+                    complete(connection, rows)
             _flush_executemany(connection, _grouped(pending))
     except Exception:
         # A flush that fails inside `commit` (e.g. a concurrent writer took the same unique key)
@@ -106,7 +113,7 @@ def _before_execute(connection, clauseelement, multiparams, params, execution_op
 def _grouped(pending: list) -> list[tuple[Table, tuple[str, ...], tuple, list[dict]]]:
     """Rows by (table, column set, computed columns), in first-queued order: one insert per group."""
     groups: dict[tuple, tuple[Table, tuple[str, ...], tuple, list[dict]]] = {}
-    for table, rows, computed in pending:
+    for table, rows, computed, _complete in pending:
         for row in rows:
             columns = tuple(row)
             groups.setdefault((table.name, columns, computed), (table, columns, computed, []))[3].append(row)

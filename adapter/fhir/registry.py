@@ -57,6 +57,10 @@ class ResourceDefinition:
     # and together (one round trip) before its references are checked; they fill the caches the
     # later checks read (messaging: a message's inboxes, membership and duplicate key).
     read_ahead: Callable | None = None
+    # True where a create's reads may come from a snapshot taken before its writes (READ
+    # COMMITTED, as on PostgreSQL): on SQLite its write lock is then held only while it writes
+    # (`db.snapshot_reads`). Only for creates whose races the constraints catch.
+    reads_committed: bool = False
     # (ctx, ids) -> set of the ids that exist: a cheaper existence check for references than
     # loading the resources (the directory answers from its read model).
     exists_many: Callable | None = None

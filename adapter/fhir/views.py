@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 
 from adapter.audit import http as audit
 from adapter.auth.http import authenticate, require_scope, token_endpoint
-from adapter.db import write_intent
+from adapter.db import snapshot_reads, write_intent
 from adapter.errors import MalformedRequest, NotFound, UnsupportedMediaType
 from adapter.fhir import bundles, service, transactions
 from adapter.fhir.capability import capability_statement
@@ -147,12 +147,16 @@ def _search(resource_type: str):
 
 def _create(resource_type: str):
     ctx = context()
-    service.definition_for(ctx, resource_type)
+    definition = service.definition_for(ctx, resource_type)
     resource = read_fhir_json()
-    stored, created = service.create(ctx, resource=resource, expected_type=resource_type, if_none_exist=_if_none_exist())
-    # A conditional create that finds its match discloses it: a read, not a create.
-    audit.within_write(ctx, resource_type, "create" if created else "read", [stored.as_dict()])
-    commit()
+    snapshot = snapshot_reads.set(definition.reads_committed)
+    try:
+        stored, created = service.create(ctx, resource=resource, expected_type=resource_type, if_none_exist=_if_none_exist())
+        # A conditional create that finds its match discloses it: a read, not a create.
+        audit.within_write(ctx, resource_type, "create" if created else "read", [stored.as_dict()])
+        commit()
+    finally:
+        snapshot_reads.reset(snapshot)
     return _resource_response(stored, 201 if created else 200)
 
 

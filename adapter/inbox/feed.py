@@ -60,6 +60,10 @@ def next_positions(session, count: int = 1) -> list[tuple[int, int]]:
             {"n": count},
         ).all()
         return sorted((int(xid), int(pos)) for xid, pos in rows)
+    return _counter_positions(connection, count)
+
+
+def _counter_positions(connection, count: int) -> list[tuple[int, int]]:
     counter = FeedCounter.__table__
     # The driver's SQL: one per message, inside SQLite's write lock (issue #17).
     value = connection.exec_driver_sql(_counter_sql(connection.dialect), (count,)).scalar()
@@ -157,9 +161,14 @@ def project_new_items(ctx, tasks: list[dict]) -> None:
     if connection.dialect.name == "postgresql":
         insert_later(connection, InboxItem.__table__, rows, computed=_POSITION_SQL)
         return
-    for row, (xid, pos) in zip(rows, next_positions(ctx.session, len(tasks))):
+    insert_later(connection, InboxItem.__table__, rows, complete=_take_positions)
+
+
+def _take_positions(connection, rows: list[dict]) -> None:
+    """SQLite: the rows' feed positions, taken from the counter as they are sent (the write lock
+    held from there to the commit, so positions commit in order)."""
+    for row, (xid, pos) in zip(rows, _counter_positions(connection, len(rows))):
         row.update(feed_xid=xid, feed_pos=pos)
-    insert_later(connection, InboxItem.__table__, rows)
 
 
 def _new_row(task: dict) -> dict:

@@ -82,5 +82,9 @@ def register(registry: Registry, *, policy: FlowPolicy | None = None) -> None:
         interactions=("create", "read", "vread", "search-type", "history-instance"),
         create_handler=partial(service.send, policy=policy),
         read_ahead=partial(read_ahead.read_ahead, message_key=service.message_key),
+        # A message reads the directory, memberships and earlier messages, and locks nothing (as
+        # on PostgreSQL, READ COMMITTED); its one race, a retry sent twice at once, is the
+        # duplicate key's unique constraint's (409).
+        reads_committed=True,
         visibility=_visibility,
     ))
