@@ -118,8 +118,9 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         return engine
     # Plans are cached (PostgreSQL's default, `auto`): a message's read and its write are the same
     # few statements every time, and re-planning them per execution cost PostgreSQL about 0.25 ms
-    # a message (0.36 of the adapter's CPU against 0.29 with cached plans, issue #17). Where a table grows within a session and a generic plan made
-    # while it was small would stay (a directory load), `custom_plans` asks for fresh plans.
+    # a message (0.36 of the adapter's CPU against 0.29 with cached plans, issue #17). Where a
+    # table grows within a session and a generic plan made while it was small would stay (a
+    # directory load), `custom_plans` asks for fresh plans.
     engine = create_engine(
         database_url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
         # UTC sessions: every instant is stored and read as UTC, including the calendar's last one

@@ -176,11 +176,15 @@ def _prepared_insert(table: Table, columns: tuple[str, ...], dialect):
     quote = dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
-    processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in columns)
+    processors = tuple(_bind_processor(table.c[name], dialect) for name in columns)
     constants = tuple(
-        (processor(c.default.arg) if (processor := c.type._cached_bind_processor(dialect)) else c.default.arg)
-        for c in omitted)
+        (processor(c.default.arg) if (processor := _bind_processor(c, dialect)) else c.default.arg) for c in omitted)
     return sql, processors, constants
+
+
+def _bind_processor(column, dialect):
+    """How SQLAlchemy turns a value of `column` into the driver's (e.g. a datetime into SQLite's text)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _flush_postgresql(connection: Connection, groups) -> None:

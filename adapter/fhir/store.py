@@ -161,7 +161,7 @@ def persist(
     meta = _meta(resource, definition, version=version, now=now)
     resource["id"] = resource_id
     resource["meta"] = meta
-    content = JSONText(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+    content = _content(resource)
     owner = {"resource_type": definition.name, "id": resource_id}
     connection = session.connection()
     if previous is None:
@@ -194,6 +194,11 @@ def persist(
     return stored
 
 
+def _content(resource: dict) -> JSONText:
+    """A resource as stored and served: compact JSON, JSON text already for the deferred write."""
+    return JSONText(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+
+
 def persist_new_many(session: Session, *, definition: ResourceDefinition, resources: list[dict], now: datetime,
                      base_url: str) -> list[Stored]:
     """Store several new resources with one statement per table (e.g. the items of one message).
@@ -204,7 +209,7 @@ def persist_new_many(session: Session, *, definition: ResourceDefinition, resour
     stored_list = []
     for resource in resources:
         resource["meta"] = _meta(resource, definition, version=1, now=now)
-        content = JSONText(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
+        content = _content(resource)
         rows.append({"resource_type": definition.name, "id": resource["id"], "version": 1, "last_updated": now, "content": content})
         stored_list.append(Stored(definition.name, resource["id"], 1, now, content))
     connection = session.connection()

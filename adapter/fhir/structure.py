@@ -44,10 +44,6 @@ class _Shape:
     choices: tuple[tuple[tuple[str, ...], bool], ...]  # (JSON names of one choice element, required)
 
 
-def _never(_value) -> bool:
-    return False
-
-
 _UNMODELLED = _Shape(fields={}, required=(), choices=())
 
 
@@ -78,10 +74,8 @@ def _primitive(annotation) -> Callable[[Any], bool]:
 
 def _complex(model: type[FHIRAbstractModel]) -> Callable[[Any], bool]:
     def accepts(value) -> bool:
-        if type(value) is not dict or not value:
-            return False  # an empty object is refused by our rules, and not modelled here
-        shape = _shape(model)
-        return shape is not _UNMODELLED and _accepts(shape, value)
+        # an empty object is refused by our rules, and not modelled here
+        return type(value) is dict and bool(value) and _accepts(_shape(model), value)
 
     return accepts
 
@@ -132,6 +126,8 @@ def _shape(model: type[FHIRAbstractModel]) -> _Shape:
 
 
 def _accepts(shape: _Shape, node: dict, *, skip: str | None = None) -> bool:
+    if shape is _UNMODELLED:
+        return False
     fields = shape.fields
     for key, value in node.items():
         if key == skip:
@@ -166,5 +162,4 @@ def accepts(resource_type: str, resource: dict) -> bool:
         model = get_fhir_model_class(resource_type)
     except (KeyError, ValueError):  # not an R4B resource type
         return False
-    shape = _shape(model)
-    return shape is not _UNMODELLED and _accepts(shape, resource, skip="resourceType")
+    return _accepts(_shape(model), resource, skip="resourceType")

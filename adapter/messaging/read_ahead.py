@@ -28,9 +28,9 @@ MESSAGE = Message.__table__
 _ORIGINALS = "mc_originals_read_ahead"
 _INBOX_COLUMNS = ("reference", "kind", "party", "active", "organization_id", "organization_hsa_id", "providers",
                   "endpoint", "millennium")
-# The JSON functions of each backend: an array of objects, and an object.
 # A literal LIMIT: a parameter's value is unknown to a cached plan.
 _ONE = literal_column("1")
+# The JSON functions of each backend: an array of objects, and an object.
 _JSON = {"postgresql": ("json_agg", "json_build_object"), "sqlite": ("json_group_array", "json_object")}
 
 
