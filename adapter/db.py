@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import select
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,11 +12,12 @@ from datetime import datetime, timezone
 
 from sqlalchemy import MetaData, any_, bindparam, event
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Engine, create_engine
+from sqlalchemy.engine import Engine, create_engine, make_url
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from adapter import writes
+from adapter.writer_turn import WriterTurn, connection_class
 
 # Stable constraint names, so that Alembic migrations are reproducible on every backend.
 NAMING_CONVENTION = {
@@ -112,7 +114,7 @@ def read_beside(session, function):
 def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
     """Create the engine for `database_url` with the settings each backend needs."""
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"timeout": 30})
+        engine = create_engine(database_url, connect_args=_sqlite_connect_args(database_url))
         _configure_sqlite(engine)
         writes.install(engine)
         return engine
@@ -187,6 +189,28 @@ def _has_input(dbapi_connection) -> bool:
     return bool(readable)
 
 
+SQLITE_BUSY_SECONDS = 30
+
+
+def _sqlite_connect_args(database_url: str) -> dict:
+    """pysqlite's arguments: the busy timeout, and writers that take turns where the database is a file."""
+    arguments: dict = {"timeout": SQLITE_BUSY_SECONDS}
+    path = make_url(database_url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        turn = WriterTurn(os.path.abspath(path), timeout=SQLITE_BUSY_SECONDS)
+        arguments["factory"] = connection_class(turn)
+    return arguments
+
+
+def _begin_immediate(dbapi_connection) -> None:
+    """BEGIN IMMEDIATE, in the writers' turn where the connection takes turns."""
+    begin = getattr(dbapi_connection, "begin_immediate", None)
+    if begin is None:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+    else:
+        begin()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT (used by batch Bundles); the
     # SQLAlchemy-documented recipe takes transaction control over.
@@ -196,14 +220,14 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.info.pop(_SNAPSHOT, None)  # left by a transaction that wrote nothing
         if write_intent.get() and not snapshot_reads.get():
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(connection.connection.dbapi_connection)
             return
         connection.exec_driver_sql("BEGIN")
         if write_intent.get():
@@ -217,7 +241,7 @@ def _configure_sqlite(engine: Engine) -> None:
             del connection.info[_SNAPSHOT]
             dbapi_connection = connection.connection.dbapi_connection
             dbapi_connection.execute("COMMIT")
-            dbapi_connection.execute("BEGIN IMMEDIATE")
+            _begin_immediate(dbapi_connection)
 
     # Not on "commit": the deferred inserts are flushed in that event, after which the flag is
     # gone anyway (their first statement begins the write).
