@@ -1,0 +1,124 @@
+"""SQLite's writers take turns: threads and processes queue and are woken, and every wait is bounded (#17).
+
+Two WriterTurn objects on one path open the lock file twice, so their `flock`s exclude each other
+exactly as two processes' do.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from adapter.writer_turn import WriterTurn
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "adapter.sqlite3")
+
+
+def _take_in_thread(turn: WriterTurn, events: list, name: str) -> threading.Thread:
+    def run():
+        try:
+            turn.take()
+        except sqlite3.OperationalError as exc:
+            events.append((name, "gave up", str(exc)))
+            return
+        events.append((name, "took"))
+        turn.give()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_writer_of_another_process_waits_until_the_turn_is_given_and_then_takes_it(path):
+    first, second = WriterTurn(path, timeout=10), WriterTurn(path, timeout=10)
+    events: list = []
+    first.take()
+    waiter = _take_in_thread(second, events, "second")
+    time.sleep(0.2)
+    assert events == []  # still waiting: the file lock is held
+    events.append(("first", "gave"))
+    first.give()
+    waiter.join(5)
+    assert events == [("first", "gave"), ("second", "took")]
+
+
+def test_threads_of_one_process_take_turns(path):
+    turn = WriterTurn(path, timeout=10)
+    events: list = []
+    turn.take()
+    waiter = _take_in_thread(turn, events, "other thread")
+    time.sleep(0.2)
+    assert events == []
+    events.append(("holder", "gave"))
+    turn.give()
+    waiter.join(5)
+    assert events == [("holder", "gave"), ("other thread", "took")]
+
+
+def test_a_writer_gives_up_after_the_busy_timeout_as_database_is_locked(path):
+    holder, impatient = WriterTurn(path, timeout=10), WriterTurn(path, timeout=0.2)
+    holder.take()
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        impatient.take()
+    assert time.monotonic() - started >= 0.2
+    holder.give()
+
+
+def test_a_turn_given_up_is_not_kept_when_its_lock_arrives_later(path):
+    holder, impatient = WriterTurn(path, timeout=10), WriterTurn(path, timeout=0.2)
+    holder.take()
+    with pytest.raises(sqlite3.OperationalError):
+        impatient.take()
+    holder.give()  # the given-up ticket's flock now arrives, and is let go at once
+    third = WriterTurn(path, timeout=2)
+    third.take()  # would time out if the impatient process still held the file lock
+    third.give()
+    impatient.take()  # and the impatient one can take a turn of its own afterwards
+    impatient.give()
+
+
+def test_a_writer_after_a_given_up_turn_still_waits_for_the_holder(path):
+    holder, impatient = WriterTurn(path, timeout=10), WriterTurn(path, timeout=0.2)
+    holder.take()
+    with pytest.raises(sqlite3.OperationalError):
+        impatient.take()
+    impatient.timeout = 10
+    events: list = []
+    waiter = _take_in_thread(impatient, events, "impatient")
+    time.sleep(0.2)
+    assert events == []  # its earlier ticket did not let it in
+    holder.give()
+    waiter.join(5)
+    assert events == [("impatient", "took")]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_process_takes_turns_with_its_parent_not_through_its_descriptor(path):
+    turn = WriterTurn(path, timeout=5)
+    turn.take()
+    turn.give()  # the lock file is open in the parent as it forks, as in gunicorn's arbiter
+    ready_read, ready_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            turn.take()
+            os.write(ready_write, b"x")
+            time.sleep(0.5)
+            turn.give()
+        finally:
+            os._exit(0)
+    os.read(ready_read, 1)  # the child holds its turn now
+    started = time.monotonic()
+    turn.take()  # through a descriptor shared with the child, this `flock` would not wait
+    waited = time.monotonic() - started
+    turn.give()
+    os.waitpid(child, 0)
+    assert waited >= 0.3
