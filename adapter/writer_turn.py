@@ -80,6 +80,15 @@ class _FileLockWaiter:
                 self._changed.notify_all()
 
 
+def _open_lock_file(path: str) -> int | None:
+    """The lock file, opened for reading (`flock` needs no more, so any user of the database can
+    take turns); None where it cannot be created or opened."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return None
+
+
 class WriterTurn:
     """The turn of the writers of one SQLite file, across threads and processes."""
 
@@ -93,13 +102,19 @@ class WriterTurn:
         # file descriptor is shared: a `flock` through a shared descriptor excludes nobody.
         if self._pid != os.getpid():
             self._threads = threading.Lock()
-            self._descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._descriptor = _open_lock_file(self.lock_path)
             self._waiter: _FileLockWaiter | None = None
             self._pid = os.getpid()
 
-    def take(self) -> None:
-        """Wait for this writer's turn; raise sqlite3.OperationalError after the busy timeout."""
+    def take(self) -> bool:
+        """Wait for this writer's turn; raise sqlite3.OperationalError after the busy timeout.
+
+        False where the lock file cannot be opened: the writer then queues on SQLite's busy
+        handler alone, as before there were turns.
+        """
         self._for_this_process()
+        if self._descriptor is None:
+            return False
         deadline = time.monotonic() + self.timeout
         if not self._threads.acquire(timeout=self.timeout):
             raise _locked()
@@ -109,6 +124,7 @@ class WriterTurn:
         except BaseException:
             self._threads.release()
             raise
+        return True
 
     def _file_lock(self, seconds: float) -> bool:
         if self._waiter is None:
@@ -135,8 +151,7 @@ def connection_class(turn: WriterTurn) -> type[sqlite3.Connection]:
 
         def begin_immediate(self) -> None:
             """BEGIN IMMEDIATE in this writer's turn."""
-            turn.take()
-            self._in_turn = True
+            self._in_turn = turn.take()
             try:
                 self.execute("BEGIN IMMEDIATE")
             except BaseException:

@@ -122,3 +122,23 @@ def test_a_forked_process_takes_turns_with_its_parent_not_through_its_descriptor
     turn.give()
     os.waitpid(child, 0)
     assert waited >= 0.3
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_the_writers_to_sqlites_busy_handler(path):
+    os.mkdir(f"{path}-writers")  # not a file: it cannot be opened
+    turn = WriterTurn(path, timeout=1)
+    assert turn.take() is False
+    assert turn.take() is False  # no turn was held, so nothing waits for it
+
+
+def test_the_lock_file_can_be_shared_by_users_who_may_only_read_it(path):
+    turn = WriterTurn(path, timeout=1)
+    assert turn.take() is True
+    turn.give()
+    assert os.stat(turn.lock_path).st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
