@@ -69,7 +69,13 @@ class _FileLockWaiter:
             with self._changed:
                 self._changed.wait_for(lambda: self._requested > self._handled)
                 ticket = self._requested
-            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            except OSError:  # cannot happen on an open descriptor; its caller then times out
+                with self._changed:
+                    self._handled = ticket
+                    self._given_up.discard(ticket)
+                continue
             with self._changed:
                 self._handled = ticket
                 if ticket in self._given_up:
@@ -89,22 +95,40 @@ def _open_lock_file(path: str) -> int | None:
         return None
 
 
+class _ProcessTurn:
+    """What one process needs to take turns: its threads' lock and its own lock file descriptor."""
+
+    def __init__(self, lock_path: str):
+        self.threads = threading.Lock()
+        self.descriptor = _open_lock_file(lock_path)
+        self.waiter: _FileLockWaiter | None = None
+
+    def discard(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+
+
 class WriterTurn:
     """The turn of the writers of one SQLite file, across threads and processes."""
 
     def __init__(self, database_path: str, *, timeout: float):
         self.lock_path = f"{database_path}-writers"
         self.timeout = timeout
-        self._pid: int | None = None
+        self._processes: dict[int, _ProcessTurn] = {}
 
-    def _for_this_process(self) -> None:
-        # After a fork the parent's thread lock may be held, its waiting thread is gone and its
-        # file descriptor is shared: a `flock` through a shared descriptor excludes nobody.
-        if self._pid != os.getpid():
-            self._threads = threading.Lock()
-            self._descriptor = _open_lock_file(self.lock_path)
-            self._waiter: _FileLockWaiter | None = None
-            self._pid = os.getpid()
+    def _here(self) -> _ProcessTurn:
+        # One per process: after a fork the parent's thread lock may be held, its waiting thread
+        # is gone and its descriptor is shared (a `flock` through it would exclude nobody). The
+        # first threads to take a turn may race to create it; `setdefault` lets one of them win,
+        # so that every thread of the process queues on the same lock and descriptor.
+        pid = os.getpid()
+        here = self._processes.get(pid)
+        if here is None:
+            candidate = _ProcessTurn(self.lock_path)
+            here = self._processes.setdefault(pid, candidate)
+            if here is not candidate:
+                candidate.discard()
+        return here
 
     def take(self) -> bool:
         """Wait for this writer's turn; raise sqlite3.OperationalError after the busy timeout.
@@ -112,35 +136,38 @@ class WriterTurn:
         False where the lock file cannot be opened: the writer then queues on SQLite's busy
         handler alone, as before there were turns.
         """
-        self._for_this_process()
-        if self._descriptor is None:
+        here = self._here()
+        if here.descriptor is None:
             return False
         deadline = time.monotonic() + self.timeout
-        if not self._threads.acquire(timeout=self.timeout):
+        if not here.threads.acquire(timeout=self.timeout):
             raise _locked()
         try:
-            if not self._file_lock(deadline - time.monotonic()):
+            if not _file_lock(here, deadline - time.monotonic()):
                 raise _locked()
         except BaseException:
-            self._threads.release()
+            here.threads.release()
             raise
         return True
 
-    def _file_lock(self, seconds: float) -> bool:
-        if self._waiter is None:
-            self._waiter = _FileLockWaiter(self._descriptor)
-        elif self._waiter.busy():  # its `flock` may arrive at any moment, on this same descriptor
-            return self._waiter.wait(seconds)
-        try:
-            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return self._waiter.wait(seconds)
-
     def give(self) -> None:
         """End this writer's turn."""
-        fcntl.flock(self._descriptor, fcntl.LOCK_UN)
-        self._threads.release()
+        here = self._here()
+        fcntl.flock(here.descriptor, fcntl.LOCK_UN)
+        here.threads.release()
+
+
+def _file_lock(here: _ProcessTurn, seconds: float) -> bool:
+    """Take the exclusive `flock` within `seconds` (the caller holds its process's lock)."""
+    if here.waiter is None:
+        here.waiter = _FileLockWaiter(here.descriptor)
+    elif here.waiter.busy():  # its `flock` may arrive at any moment, on this same descriptor
+        return here.waiter.wait(seconds)
+    try:
+        fcntl.flock(here.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return here.waiter.wait(seconds)
 
 
 def connection_class(turn: WriterTurn) -> type[sqlite3.Connection]:

@@ -142,3 +142,31 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_threads_that_take_their_first_turn_at_once_still_take_it_one_at_a_time(path):
+    # The first turn of a process sets up its lock and descriptor; threads racing to do that
+    # must end up sharing one of each (each with its own, two writers held the turn at once).
+    for _ in range(20):
+        turn = WriterTurn(path, timeout=10)
+        start = threading.Barrier(6)
+        holding, most = [0], [0]
+        count = threading.Lock()
+
+        def writer():
+            start.wait()
+            turn.take()
+            with count:
+                holding[0] += 1
+                most[0] = max(most[0], holding[0])
+            time.sleep(0.002)
+            with count:
+                holding[0] -= 1
+            turn.give()
+
+        threads = [threading.Thread(target=writer) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert most[0] == 1
