@@ -31,11 +31,15 @@ def _locked() -> sqlite3.OperationalError:
     return sqlite3.OperationalError("database is locked (no writer's turn within the busy timeout)")
 
 
+_IDLE_SECONDS = 10.0
+
+
 class _FileLockWaiter:
     """Waits for the exclusive `flock` in a thread of its own, so that its caller can give up.
 
     A blocking `flock` cannot time out, and only one thread of a process waits for it at a
-    time (the others wait for the process's lock), so one waiting thread serves the process.
+    time (the others wait for the process's lock), so one waiting thread serves the process;
+    it is started on the first contended turn and ends after _IDLE_SECONDS without one.
     Each request is a ticket; a ticket given up is released as soon as its `flock` arrives.
     """
 
@@ -46,7 +50,7 @@ class _FileLockWaiter:
         self._handled = 0  # the last ticket the thread finished with
         self._granted = 0
         self._given_up: set[int] = set()
-        threading.Thread(target=self._run, name="mc-sqlite-writer-turn", daemon=True).start()
+        self._running = False  # the waiting thread ends when idle, and starts again when asked
 
     def busy(self) -> bool:
         """Whether a ticket is still waiting for its `flock` (one that was given up, say)."""
@@ -58,6 +62,9 @@ class _FileLockWaiter:
         with self._changed:
             self._requested += 1
             ticket = self._requested
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="mc-sqlite-writer-turn", daemon=True).start()
             self._changed.notify_all()
             if self._changed.wait_for(lambda: self._granted == ticket, timeout=max(seconds, 0)):
                 return True
@@ -67,7 +74,9 @@ class _FileLockWaiter:
     def _run(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._requested > self._handled)
+                if not self._changed.wait_for(lambda: self._requested > self._handled, timeout=_IDLE_SECONDS):
+                    self._running = False  # under the condition: a request now starts a new thread
+                    return
                 ticket = self._requested
             try:
                 fcntl.flock(self._descriptor, fcntl.LOCK_EX)

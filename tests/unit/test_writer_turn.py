@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from adapter import writer_turn
 from adapter.writer_turn import WriterTurn
 
 
@@ -170,3 +171,22 @@ def test_threads_that_take_their_first_turn_at_once_still_take_it_one_at_a_time(
         for thread in threads:
             thread.join(10)
         assert most[0] == 1
+
+
+def test_the_waiting_thread_ends_when_idle_and_starts_again_when_a_turn_is_contended(path, monkeypatch):
+    monkeypatch.setattr(writer_turn, "_IDLE_SECONDS", 0.1)
+    holder, waiting = WriterTurn(path, timeout=10), WriterTurn(path, timeout=10)
+
+    def contended_turn():
+        holder.take()
+        events: list = []
+        thread = _take_in_thread(waiting, events, "waiting")
+        time.sleep(0.1)
+        holder.give()
+        thread.join(5)
+        assert events == [("waiting", "took")]
+
+    contended_turn()
+    time.sleep(0.5)
+    assert waiting._here().waiter._running is False  # its thread has ended
+    contended_turn()
