@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapter.bench.baseline import BaselineRow
-from adapter.db import make_engine, snapshot_reads, write_intent
+from adapter.db import snapshot_reads, write_intent
 from adapter.writes import insert_later
 from tests.integration.messaging_helpers import ALFA, KOMMUN_A, MARIA, message, send
 
@@ -14,12 +14,8 @@ BASELINE = BaselineRow.__table__
 
 
 @pytest.fixture
-def engine(database_url, clean_database, is_postgresql):
-    if is_postgresql:
-        pytest.skip("SQLite's write lock (PostgreSQL runs READ COMMITTED)")
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine):
+    return sqlite_engine
 
 
 def _count(connection) -> int:

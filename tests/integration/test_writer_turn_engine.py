@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapter.bench.baseline import BaselineRow
-from adapter.db import _sqlite_connect_args, make_engine, snapshot_reads, write_intent
+from adapter.db import _sqlite_connect_args, make_engine, snapshot_reads
 from adapter.writer_turn import WriterTurn
 from adapter.writes import insert_later
 
@@ -18,14 +18,8 @@ BASELINE = BaselineRow.__table__
 
 
 @pytest.fixture
-def engine(database_url, clean_database, is_postgresql):
-    if is_postgresql:
-        pytest.skip("SQLite's writers (PostgreSQL has row locks)")
-    engine = make_engine(database_url)
-    intent = write_intent.set(True)  # a request before may have left it False: these transactions write
-    yield engine
-    write_intent.reset(intent)
-    engine.dispose()
+def engine(sqlite_engine):
+    return sqlite_engine
 
 
 @pytest.fixture

@@ -63,21 +63,24 @@ def test_threads_of_one_process_take_turns(path):
     assert events == [("holder", "gave"), ("other thread", "took")]
 
 
-def test_a_writer_gives_up_after_the_busy_timeout_as_database_is_locked(path):
+def _held_while_another_gives_up(path) -> tuple[WriterTurn, WriterTurn]:
+    """A process holding the turn, and another that gave up waiting for it (after 0.2 s)."""
     holder, impatient = WriterTurn(path, timeout=10), WriterTurn(path, timeout=0.2)
     holder.take()
-    started = time.monotonic()
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
         impatient.take()
+    return holder, impatient
+
+
+def test_a_writer_gives_up_after_the_busy_timeout_as_database_is_locked(path):
+    started = time.monotonic()
+    holder, _impatient = _held_while_another_gives_up(path)
     assert time.monotonic() - started >= 0.2
     holder.give()
 
 
 def test_a_turn_given_up_is_not_kept_when_its_lock_arrives_later(path):
-    holder, impatient = WriterTurn(path, timeout=10), WriterTurn(path, timeout=0.2)
-    holder.take()
-    with pytest.raises(sqlite3.OperationalError):
-        impatient.take()
+    holder, impatient = _held_while_another_gives_up(path)
     holder.give()  # the given-up ticket's flock now arrives, and is let go at once
     third = WriterTurn(path, timeout=2)
     third.take()  # would time out if the impatient process still held the file lock
@@ -87,10 +90,7 @@ def test_a_turn_given_up_is_not_kept_when_its_lock_arrives_later(path):
 
 
 def test_a_writer_after_a_given_up_turn_still_waits_for_the_holder(path):
-    holder, impatient = WriterTurn(path, timeout=10), WriterTurn(path, timeout=0.2)
-    holder.take()
-    with pytest.raises(sqlite3.OperationalError):
-        impatient.take()
+    holder, impatient = _held_while_another_gives_up(path)
     impatient.timeout = 10
     events: list = []
     waiter = _take_in_thread(impatient, events, "impatient")
