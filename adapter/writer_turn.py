@@ -51,6 +51,7 @@ class _FileLockWaiter:
         self._granted = 0
         self._given_up: set[int] = set()
         self._running = False  # the waiting thread ends when idle, and starts again when asked
+        self._failure: OSError | None = None  # the file system refused `flock` (ENOLCK, say)
 
     def busy(self) -> bool:
         """Whether a ticket is still waiting for its `flock` (one that was given up, say)."""
@@ -58,7 +59,8 @@ class _FileLockWaiter:
             return self._handled < self._requested
 
     def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds` for the `flock`; True once this caller holds it."""
+        """Wait up to `seconds` for the `flock`; True once this caller holds it; raise the OSError
+        of a file system that refuses `flock`."""
         with self._changed:
             self._requested += 1
             ticket = self._requested
@@ -66,7 +68,9 @@ class _FileLockWaiter:
                 self._running = True
                 threading.Thread(target=self._run, name="mc-sqlite-writer-turn", daemon=True).start()
             self._changed.notify_all()
-            if self._changed.wait_for(lambda: self._granted == ticket, timeout=max(seconds, 0)):
+            if self._changed.wait_for(lambda: self._granted == ticket or self._failure, timeout=max(seconds, 0)):
+                if self._failure is not None:
+                    raise self._failure
                 return True
             self._given_up.add(ticket)  # under the condition: the thread sees it before it grants
             return False
@@ -80,10 +84,12 @@ class _FileLockWaiter:
                 ticket = self._requested
             try:
                 fcntl.flock(self._descriptor, fcntl.LOCK_EX)
-            except OSError:  # cannot happen on an open descriptor; its caller then times out
+            except OSError as exc:
                 with self._changed:
                     self._handled = ticket
                     self._given_up.discard(ticket)
+                    self._failure = exc
+                    self._changed.notify_all()
                 continue
             with self._changed:
                 self._handled = ticket
@@ -154,6 +160,13 @@ class WriterTurn:
         try:
             if not _file_lock(here, deadline - time.monotonic()):
                 raise _locked()
+        except OSError:
+            # A file system without `flock` (some network mounts): this process's writers queue
+            # on SQLite's busy handler alone from now on, as before there were turns. Set while
+            # the threads' lock is held: no other writer is between take and give.
+            here.descriptor = None
+            here.threads.release()
+            return False
         except BaseException:
             here.threads.release()
             raise

@@ -190,3 +190,24 @@ def test_the_waiting_thread_ends_when_idle_and_starts_again_when_a_turn_is_conte
     time.sleep(0.5)
     assert waiting._here().waiter._running is False  # its thread has ended
     contended_turn()
+
+
+def test_a_file_system_that_refuses_flock_leaves_the_writers_to_sqlites_busy_handler(path, monkeypatch):
+    def no_locks(_descriptor, _operation):
+        raise OSError(37, "No locks available")  # ENOLCK, as some network file systems answer
+
+    turn = WriterTurn(path, timeout=1)
+    monkeypatch.setattr(writer_turn.fcntl, "flock", no_locks)
+    assert turn.take() is False
+    assert turn.take() is False  # and its threads' lock was not kept
+
+
+def test_a_refused_flock_in_the_waiting_thread_reaches_its_caller_at_once(path):
+    holder, waiting = WriterTurn(path, timeout=10), WriterTurn(path, timeout=10)
+    holder.take()
+    here = waiting._here()
+    here.waiter = writer_turn._FileLockWaiter(10**6)  # a descriptor the kernel refuses: EBADF
+    started = time.monotonic()
+    assert waiting.take() is False
+    assert time.monotonic() - started < 5  # not the busy timeout
+    holder.give()
