@@ -27,11 +27,11 @@ import threading
 import time
 
 
+_IDLE_SECONDS = 10.0  # how long the flock's waiting thread outlives its last contended turn
+
+
 def _locked() -> sqlite3.OperationalError:
     return sqlite3.OperationalError("database is locked (no writer's turn within the busy timeout)")
-
-
-_IDLE_SECONDS = 10.0
 
 
 class _FileLockWaiter:
@@ -148,8 +148,8 @@ class WriterTurn:
     def take(self) -> bool:
         """Wait for this writer's turn; raise sqlite3.OperationalError after the busy timeout.
 
-        False where the lock file cannot be opened: the writer then queues on SQLite's busy
-        handler alone, as before there were turns.
+        False where the lock file cannot be opened or its file system refuses `flock`: the
+        writer then queues on SQLite's busy handler alone, as before there were turns.
         """
         here = self._here()
         if here.descriptor is None:
@@ -212,23 +212,20 @@ def connection_class(turn: WriterTurn) -> type[sqlite3.Connection]:
                 self._in_turn = False
                 turn.give()
 
-        def commit(self) -> None:
+        def _then_end_turn(self, end_transaction) -> None:
             try:
-                super().commit()
+                end_transaction()
             finally:
                 self._end_turn()
+
+        def commit(self) -> None:
+            self._then_end_turn(super().commit)
 
         def rollback(self) -> None:
-            try:
-                super().rollback()
-            finally:
-                self._end_turn()
+            self._then_end_turn(super().rollback)
 
         def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                self._end_turn()
+            self._then_end_turn(super().close)
 
         def __del__(self) -> None:
             # A connection dropped without close (never by SQLAlchemy's pool) must not keep the turn.
