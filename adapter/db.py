@@ -17,6 +17,7 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from adapter import writes
+from adapter.wal_checkpoints import WalCheckpointer
 from adapter.writer_turn import WriterTurn, connection_class
 
 # Stable constraint names, so that Alembic migrations are reproducible on every backend.
@@ -193,12 +194,14 @@ SQLITE_BUSY_SECONDS = 30
 
 
 def _sqlite_connect_args(database_url: str) -> dict:
-    """pysqlite's arguments: the busy timeout, and writers that take turns where the database is a file."""
+    """pysqlite's arguments: the busy timeout, and where the database is a file, writers that take
+    turns and a WAL checkpointed beside them."""
     arguments: dict = {"timeout": SQLITE_BUSY_SECONDS}
     path = make_url(database_url).database
     if path and path != ":memory:" and not path.startswith("file:"):
-        turn = WriterTurn(os.path.abspath(path), timeout=SQLITE_BUSY_SECONDS)
-        arguments["factory"] = connection_class(turn)
+        path = os.path.abspath(path)
+        turn = WriterTurn(path, timeout=SQLITE_BUSY_SECONDS)
+        arguments["factory"] = connection_class(turn, WalCheckpointer(path))
     return arguments
 
 

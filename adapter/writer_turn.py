@@ -26,6 +26,8 @@ import sqlite3
 import threading
 import time
 
+from adapter.wal_checkpoints import BACKSTOP_FRAMES, WalCheckpointer
+
 
 _IDLE_SECONDS = 10.0  # how long the flock's waiting thread outlives its last contended turn
 
@@ -192,14 +194,23 @@ def _file_lock(here: _ProcessTurn, seconds: float) -> bool:
         return here.waiter.wait(seconds)
 
 
-def connection_class(turn: WriterTurn) -> type[sqlite3.Connection]:
-    """A sqlite3 connection whose writing transactions take `turn` (pysqlite's `factory`)."""
+def connection_class(turn: WriterTurn, checkpoints: WalCheckpointer | None = None) -> type[sqlite3.Connection]:
+    """A sqlite3 connection whose writing transactions take `turn` (pysqlite's `factory`), and
+    whose commits are checkpointed by `checkpoints` beside the writers rather than in a turn."""
 
     class TurnTakingConnection(sqlite3.Connection):
         _in_turn = False
+        _writing = False
+        wal_checkpoints = checkpoints
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            if checkpoints is not None:
+                self.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_FRAMES}")
 
         def begin_immediate(self) -> None:
             """BEGIN IMMEDIATE in this writer's turn."""
+            self._writing = True
             self._in_turn = turn.take()
             try:
                 self.execute("BEGIN IMMEDIATE")
@@ -219,9 +230,13 @@ def connection_class(turn: WriterTurn) -> type[sqlite3.Connection]:
                 self._end_turn()
 
         def commit(self) -> None:
+            wrote, self._writing = self._writing, False
             self._then_end_turn(super().commit)
+            if wrote and checkpoints is not None:
+                checkpoints.committed()
 
         def rollback(self) -> None:
+            self._writing = False
             self._then_end_turn(super().rollback)
 
         def close(self) -> None:

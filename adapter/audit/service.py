@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from adapter.audit.models import AuditEntity
 from adapter.fhir import store
 from adapter.fhir.store import instant
 from adapter.mappings import extension_url
+from adapter.uuids import time_ordered_uuid
 from adapter.writes import insert_later
 
 AUDITED_TYPES = frozenset({"Communication", "Task", "DiagnosticReport", "ServiceRequest", "MedicationRequest", "DocumentReference"})
@@ -101,7 +101,7 @@ def audit_event(caller, access: Access, *, now) -> tuple[dict, list[str]]:
         keys.append(f"patient|{system}|{value}")
     event = {
         "resourceType": "AuditEvent",
-        "id": str(uuid.uuid4()),
+        "id": time_ordered_uuid(),
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
         "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": _SUBTYPE.get(access.interaction, "operation")}],
         "action": _ACTION.get(access.interaction, "E"),

@@ -9,7 +9,6 @@ worker starts within milliseconds and never sees a row before it is committed.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from sqlalchemy import func, select, text, update
 
 from adapter.db import as_utc
 from adapter.delivery.models import OutboxAttempt, OutboxEntry
+from adapter.uuids import time_ordered_uuid
 from adapter.writes import insert_later
 
 CHANNEL = "mc_outbox"
@@ -43,7 +43,7 @@ def enqueue(session, *, deliveries: list[Delivery], now: datetime) -> list[str]:
     if not deliveries:
         return []
     rows = [{
-        "id": str(uuid.uuid4()), "kind": d.kind, "destination": d.destination[:200],
+        "id": time_ordered_uuid(), "kind": d.kind, "destination": d.destination[:200],
         "payload": json.dumps(d.payload, ensure_ascii=False, separators=(",", ":")),
         "message": d.message, "sender": d.sender, "recipient": d.recipient, "item_id": d.item_id,
         "state": "pending", "created_at": now, "queued_at": now, "available_at": now, "attempts": 0,
