@@ -22,6 +22,7 @@ import os
 import sqlite3
 import threading
 import time
+from urllib.parse import quote
 
 CHECKPOINT_DELAY = 0.25  # seconds from a commit to the checkpoint that copies it
 BACKSTOP_FRAMES = 10_000  # the connections' own automatic checkpoint (SQLite's default: 1,000)
@@ -73,8 +74,10 @@ class _ProcessCheckpoints:
 
 
 def _connect(database_path: str) -> sqlite3.Connection | None:
+    # mode=rw: a database file that was removed meanwhile is not created again, empty.
     try:
-        return sqlite3.connect(database_path, isolation_level=None, check_same_thread=False)
+        return sqlite3.connect(f"file:{quote(database_path)}?mode=rw", uri=True, isolation_level=None,
+                               check_same_thread=False)
     except sqlite3.Error as exc:
         log.warning("WAL checkpoints: cannot open the database (%s); the writers' backstop checkpoints it", exc)
         return None
