@@ -41,6 +41,7 @@ class _ProcessCheckpoints:
         self.pending = threading.Event()  # a commit not yet copied
         self._lock = threading.Lock()
         self._running = False
+        self._warned = False
 
     def committed(self) -> None:
         if self.pending.is_set():  # the coming checkpoint copies this commit too
@@ -49,37 +50,51 @@ class _ProcessCheckpoints:
             self.pending.set()
             if not self._running:
                 self._running = True
-                threading.Thread(target=self._run, name="mc-sqlite-checkpoint", daemon=True).start()
+                name = f"mc-sqlite-checkpoint {os.path.basename(self.database_path)}"
+                threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def _run(self) -> None:
         connection = None
         try:
-            while True:
-                if not self.pending.wait(self.idle):
-                    with self._lock:  # a commit now either sees the thread running or starts one
-                        if not self.pending.is_set():
-                            self._running = False
-                            return
-                    continue
+            while self._commits_came():
                 time.sleep(self.delay)
                 self.pending.clear()  # before the checkpoint: a commit from here on is copied by the next
-                connection = connection or _connect(self.database_path)
+                connection = connection or self._connect()
                 if connection is not None:
                     checkpoint(connection)
+        except BaseException:
+            with self._lock:  # unexpected: the next commit starts a thread again
+                self.pending.clear()
+                self._running = False
+            raise
         finally:
             if connection is not None:
                 connection.close()
-            with self._lock:
-                self._running = False
+
+    def _commits_came(self) -> bool:
+        """Wait for a commit; False (and the thread ends) after `idle` seconds without one."""
+        if self.pending.wait(self.idle):
+            return True
+        with self._lock:  # a commit from now on either sees this thread still running or starts one
+            if self.pending.is_set():
+                return True
+            self._running = False
+            return False
+
+    def _connect(self) -> sqlite3.Connection | None:
+        connection = _connect(self.database_path, warn=not self._warned)
+        self._warned = connection is None  # once per failing spell, not every delay
+        return connection
 
 
-def _connect(database_path: str) -> sqlite3.Connection | None:
+def _connect(database_path: str, *, warn: bool) -> sqlite3.Connection | None:
     # mode=rw: a database file that was removed meanwhile is not created again, empty.
     try:
         return sqlite3.connect(f"file:{quote(database_path)}?mode=rw", uri=True, isolation_level=None,
                                check_same_thread=False)
     except sqlite3.Error as exc:
-        log.warning("WAL checkpoints: cannot open the database (%s); the writers' backstop checkpoints it", exc)
+        if warn:
+            log.warning("WAL checkpoints: cannot open the database (%s); the writers' backstop checkpoints it", exc)
         return None
 
 

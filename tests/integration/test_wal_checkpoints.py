@@ -135,6 +135,29 @@ def test_a_database_the_thread_cannot_open_leaves_the_writers_working(path, tmp_
     connection.close()
 
 
+def test_a_thread_that_ends_as_a_commit_comes_leaves_one_thread_running(tmp_path):
+    path = str(tmp_path / "restarts.sqlite3")
+    checkpoints = WalCheckpointer(path, delay=0.001, idle=0.01)
+    connection = _connect(path, checkpoints)
+    connection.execute("CREATE TABLE note (value TEXT)")
+    alive = []
+    for number in range(100):
+        _write(connection, f"note {number}")
+        time.sleep(0.005 * (number % 4))  # now before, now at, now after the thread's idle end
+        alive.append(sum(t.name == "mc-sqlite-checkpoint restarts.sqlite3" for t in threading.enumerate()))
+    assert max(alive) == 1
+    assert _eventually(lambda: _in_database_file(path, tmp_path) == 100)
+    connection.close()
+
+
+def test_a_database_that_stays_unopenable_is_reported_once(tmp_path, caplog):
+    checkpoints = WalCheckpointer(str(tmp_path / "missing" / "adapter.sqlite3"), delay=0.01, idle=1.0)
+    for _ in range(5):
+        checkpoints.committed()
+        time.sleep(0.05)
+    assert caplog.text.count("cannot open the database") == 1
+
+
 def test_a_removed_database_file_is_not_created_again_by_the_thread(tmp_path, caplog):
     gone = tmp_path / "removed.sqlite3"
     WalCheckpointer(str(gone), delay=0.01, idle=0.2).committed()
