@@ -24,6 +24,6 @@ def time_ordered_uuid(now_ns: int | None = None) -> str:
     """A version 7 UUID, as its 36-character string: unique, and ordered by its millisecond."""
     milliseconds = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
     random = int.from_bytes(os.urandom(10), "big") >> (80 - _RANDOM_BITS)
-    value = ((milliseconds & (1 << 48) - 1) << 80) | (0x7 << 76) | ((random >> _LOW_BITS) << 64) \
-        | (0b10 << 62) | (random & (1 << _LOW_BITS) - 1)
+    value = ((milliseconds & ((1 << 48) - 1)) << 80) | (0x7 << 76) | ((random >> _LOW_BITS) << 64) \
+        | (0b10 << 62) | (random & ((1 << _LOW_BITS) - 1))
     return str(uuid.UUID(int=value))

@@ -24,6 +24,8 @@ import threading
 import time
 from urllib.parse import quote
 
+from adapter.per_process import this_process
+
 CHECKPOINT_DELAY = 0.25  # seconds from a commit to the checkpoint that copies it
 BACKSTOP_FRAMES = 10_000  # the connections' own automatic checkpoint (SQLite's default: 1,000)
 _IDLE_SECONDS = 10.0  # how long the checkpointing thread outlives its last commit
@@ -118,13 +120,13 @@ class WalCheckpointer:
         self._processes: dict[int, _ProcessCheckpoints] = {}
 
     def _here(self) -> _ProcessCheckpoints:
-        # One per process: a forked child has none of its parent's threads (see WriterTurn).
-        pid = os.getpid()
-        here = self._processes.get(pid)
-        if here is None:
-            here = self._processes.setdefault(
-                pid, _ProcessCheckpoints(self.database_path, delay=self.delay, idle=self.idle))
-        return here
+        # One per process: a forked child has none of its parent's threads.
+        return this_process(self._processes,
+                            lambda: _ProcessCheckpoints(self.database_path, delay=self.delay, idle=self.idle))
+
+    def configure(self, connection: sqlite3.Connection) -> None:
+        """Leave a writing connection's own automatic checkpoint as the backstop only."""
+        connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_FRAMES}")
 
     def committed(self) -> None:
         """Note a writer's commit: its pages are copied into the database within `delay` seconds."""

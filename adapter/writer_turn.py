@@ -25,8 +25,12 @@ import os
 import sqlite3
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from adapter.wal_checkpoints import BACKSTOP_FRAMES, WalCheckpointer
+from adapter.per_process import this_process
+
+if TYPE_CHECKING:
+    from adapter.wal_checkpoints import WalCheckpointer
 
 
 _IDLE_SECONDS = 10.0  # how long the flock's waiting thread outlives its last contended turn
@@ -135,17 +139,8 @@ class WriterTurn:
 
     def _here(self) -> _ProcessTurn:
         # One per process: after a fork the parent's thread lock may be held, its waiting thread
-        # is gone and its descriptor is shared (a `flock` through it would exclude nobody). The
-        # first threads to take a turn may race to create it; `setdefault` lets one of them win,
-        # so that every thread of the process queues on the same lock and descriptor.
-        pid = os.getpid()
-        here = self._processes.get(pid)
-        if here is None:
-            candidate = _ProcessTurn(self.lock_path)
-            here = self._processes.setdefault(pid, candidate)
-            if here is not candidate:
-                candidate.discard()
-        return here
+        # is gone and its descriptor is shared; every thread of a process queues on one lock.
+        return this_process(self._processes, lambda: _ProcessTurn(self.lock_path), _ProcessTurn.discard)
 
     def take(self) -> bool:
         """Wait for this writer's turn; raise sqlite3.OperationalError after the busy timeout.
@@ -206,7 +201,7 @@ def connection_class(turn: WriterTurn, checkpoints: WalCheckpointer | None = Non
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             if checkpoints is not None:
-                self.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_FRAMES}")
+                checkpoints.configure(self)
 
         def begin_immediate(self) -> None:
             """BEGIN IMMEDIATE in this writer's turn."""
